@@ -1,0 +1,32 @@
+/* secp256k1 keys for Nostr (BIP-340 x-only public keys). */
+#ifndef HEARTH_KEYS_H
+#define HEARTH_KEYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Fresh secret key from the OS RNG. */
+int hearth_key_generate(uint8_t sk[32]);
+/* x-only public key; HEARTH_EINVAL if sk is zero or >= the group order. */
+int hearth_key_pubkey(const uint8_t sk[32], uint8_t pk[32]);
+/* 1 if pk is a valid x-only public key (a point on the curve). */
+int hearth_key_pubkey_valid(const uint8_t pk[32]);
+
+/* BIP-340 over an arbitrary-length message; aux may be NULL (then fresh
+ * randomness is used). */
+int hearth_schnorr_sign(const uint8_t sk[32], const uint8_t *msg,
+                        size_t msglen, const uint8_t aux[32],
+                        uint8_t sig[64]);
+/* HEARTH_OK or HEARTH_EBADSIG (also for an invalid public key) */
+int hearth_schnorr_verify(const uint8_t pk[32], const uint8_t *msg,
+                          size_t msglen, const uint8_t sig[64]);
+
+/* Parse a secret key given as an nsec, 64 hex characters, or the path of a
+ * key file holding either (files must not be readable by group/others:
+ * HEARTH_EPERM). *why names the fix on failure. */
+int hearth_key_load(const char *spec, uint8_t sk[32], const char **why);
+/* Write sk as an nsec line to path, created with mode 0600; fails with
+ * HEARTH_EIO if the file exists (never overwrite a key silently). */
+int hearth_key_save(const char *path, const uint8_t sk[32]);
+
+#endif

@@ -1,0 +1,19 @@
+/* Internal bridge between jansson and the Nostr types: messages contain
+ * events and filters, so their parsers share these entry points. */
+#ifndef HEARTH_JSON_INTERNAL_H
+#define HEARTH_JSON_INTERNAL_H
+
+#include <jansson.h>
+
+#include "hearth/event.h"
+
+/* Decode with the flags every Nostr parser needs: duplicate keys rejected,
+ * \u0000 allowed inside strings, nothing after the value. NULL on error
+ * with *why set. */
+json_t *hearth_json_load(const char *s, size_t n, size_t max,
+                         const char **why);
+
+int hearth_event_from_json(const json_t *obj, unsigned flags, size_t hint,
+                           hearth_event **out, const char **why);
+
+#endif

@@ -1,0 +1,183 @@
+#include "hearth/keys.h"
+#include "hearth/error.h"
+#include "hearth/hex.h"
+#include "hearth/nip19.h"
+#include "crypto.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <secp256k1_extrakeys.h>
+#include <secp256k1_schnorrsig.h>
+#include <sodium.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int hearth_key_generate(uint8_t sk[32])
+{
+    if (hearth_crypto_init())
+        return HEARTH_ECRYPTO;
+    do {
+        randombytes_buf(sk, 32);
+    } while (!secp256k1_ec_seckey_verify(secp256k1_context_static, sk));
+    return HEARTH_OK;
+}
+
+int hearth_key_pubkey(const uint8_t sk[32], uint8_t pk[32])
+{
+    const secp256k1_context *ctx = hearth_secp_sign_ctx();
+    secp256k1_keypair kp;
+    secp256k1_xonly_pubkey xpk;
+    if (!ctx)
+        return HEARTH_ECRYPTO;
+    if (!secp256k1_keypair_create(ctx, &kp, sk))
+        return HEARTH_EINVAL;
+    secp256k1_keypair_xonly_pub(ctx, &xpk, NULL, &kp);
+    secp256k1_xonly_pubkey_serialize(ctx, pk, &xpk);
+    sodium_memzero(&kp, sizeof kp);
+    return HEARTH_OK;
+}
+
+int hearth_key_pubkey_valid(const uint8_t pk[32])
+{
+    secp256k1_xonly_pubkey xpk;
+    return secp256k1_xonly_pubkey_parse(secp256k1_context_static, &xpk, pk);
+}
+
+int hearth_schnorr_sign(const uint8_t sk[32], const uint8_t *msg,
+                        size_t msglen, const uint8_t aux[32],
+                        uint8_t sig[64])
+{
+    const secp256k1_context *ctx = hearth_secp_sign_ctx();
+    secp256k1_keypair kp;
+    uint8_t fresh[32];
+    if (!ctx)
+        return HEARTH_ECRYPTO;
+    if (!secp256k1_keypair_create(ctx, &kp, sk))
+        return HEARTH_EINVAL;
+    if (!aux) {
+        randombytes_buf(fresh, sizeof fresh);
+        aux = fresh;
+    }
+    secp256k1_schnorrsig_extraparams ep = SECP256K1_SCHNORRSIG_EXTRAPARAMS_INIT;
+    ep.ndata = (unsigned char *)aux;
+    int ok = secp256k1_schnorrsig_sign_custom(ctx, sig, msg, msglen, &kp, &ep);
+    sodium_memzero(&kp, sizeof kp);
+    return ok ? HEARTH_OK : HEARTH_ECRYPTO;
+}
+
+int hearth_schnorr_verify(const uint8_t pk[32], const uint8_t *msg,
+                          size_t msglen, const uint8_t sig[64])
+{
+    secp256k1_xonly_pubkey xpk;
+    const secp256k1_context *ctx = secp256k1_context_static;
+    if (!secp256k1_xonly_pubkey_parse(ctx, &xpk, pk))
+        return HEARTH_EBADSIG;
+    if (!secp256k1_schnorrsig_verify(ctx, sig, msg, msglen, &xpk))
+        return HEARTH_EBADSIG;
+    return HEARTH_OK;
+}
+
+/* nsec or 64 hex chars (either case) */
+static int parse_secret(const char *s, size_t n, uint8_t sk[32])
+{
+    if (n == 64 && hearth_hex_decode(s, n, sk, 32, 1) == HEARTH_OK)
+        goto check;
+    if (n > 5 && n < 100 && strncmp(s, "nsec1", 5) == 0) {
+        char tmp[100];
+        memcpy(tmp, s, n);
+        tmp[n] = '\0';
+        int rc = hearth_nip19_decode32(tmp, "nsec", sk);
+        sodium_memzero(tmp, sizeof tmp);
+        if (rc == HEARTH_OK)
+            goto check;
+    }
+    return HEARTH_EINVAL;
+check:
+    return secp256k1_ec_seckey_verify(secp256k1_context_static, sk)
+               ? HEARTH_OK
+               : HEARTH_EINVAL;
+}
+
+static int load_file(const char *path, uint8_t sk[32], const char **why)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    char text[256];
+    if (fd < 0) {
+        *why = "cannot open key: give an nsec, a 64-character hex secret, "
+               "or the path of a key file (hearth key new --out FILE)";
+        return HEARTH_EIO;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        *why = "key path is not a regular file";
+        return HEARTH_EIO;
+    }
+    if (st.st_mode & 077) {
+        close(fd);
+        *why = "key file is readable by group or others: run chmod 600 on it";
+        return HEARTH_EPERM;
+    }
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (n < 0) {
+        *why = "cannot read key file";
+        return HEARTH_EIO;
+    }
+    size_t a = 0, b = (size_t)n;
+    while (a < b && isspace((unsigned char)text[a]))
+        a++;
+    while (b > a && isspace((unsigned char)text[b - 1]))
+        b--;
+    int rc = parse_secret(text + a, b - a, sk);
+    sodium_memzero(text, sizeof text);
+    if (rc)
+        *why = "key file does not hold an nsec or a 64-character hex secret";
+    return rc;
+}
+
+int hearth_key_load(const char *spec, uint8_t sk[32], const char **why)
+{
+    const char *dummy;
+    if (!why)
+        why = &dummy;
+    if (!spec || !*spec) {
+        *why = "no key given: pass --key with an nsec, hex secret or key file";
+        return HEARTH_EINVAL;
+    }
+    if (parse_secret(spec, strlen(spec), sk) == HEARTH_OK)
+        return HEARTH_OK;
+    return load_file(spec, sk, why);
+}
+
+int hearth_key_save(const char *path, const uint8_t sk[32])
+{
+    hearth_buf b = HEARTH_BUF_INIT;
+    int rc = hearth_nip19_encode32("nsec", sk, &b);
+    if (rc == HEARTH_OK)
+        rc = hearth_buf_addc(&b, '\n');
+    if (rc) {
+        hearth_buf_free(&b);
+        return rc;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        sodium_memzero(b.p, b.len);
+        hearth_buf_free(&b);
+        return HEARTH_EIO;
+    }
+    /* umask may have widened nothing (0600 is the ceiling), but be explicit */
+    fchmod(fd, 0600);
+    ssize_t w = write(fd, b.p, b.len);
+    int ok = w == (ssize_t)b.len && fsync(fd) == 0;
+    close(fd);
+    sodium_memzero(b.p, b.len);
+    hearth_buf_free(&b);
+    if (!ok) {
+        unlink(path);
+        return HEARTH_EIO;
+    }
+    return HEARTH_OK;
+}
