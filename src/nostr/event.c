@@ -16,6 +16,26 @@
         return (code);          \
     } while (0)
 
+static const char *json_reason(const json_error_t *err)
+{
+    switch (json_error_code(err)) {
+    case json_error_out_of_memory: return "error: out of memory";
+    case json_error_stack_overflow: return "invalid: JSON nested too deeply";
+    case json_error_invalid_utf8: return "invalid: string is not valid UTF-8";
+    case json_error_premature_end_of_input: return "invalid: truncated JSON";
+    case json_error_end_of_input_expected:
+        return "invalid: trailing data after JSON value";
+    case json_error_duplicate_key: return "invalid: duplicate key in JSON object";
+    case json_error_numeric_overflow: return "invalid: number out of range";
+    case json_error_null_byte_in_key: return "invalid: NUL in object key";
+    default: break;
+    }
+    /* a \\u escape of a lone UTF-16 surrogate cannot become UTF-8 */
+    if (strstr(err->text, "Unicode"))
+        return "invalid: string has an invalid \\u escape (lone surrogate)";
+    return "invalid: malformed JSON";
+}
+
 json_t *hearth_json_load(const char *s, size_t n, size_t max,
                          const char **why)
 {
@@ -26,19 +46,8 @@ json_t *hearth_json_load(const char *s, size_t n, size_t max,
     }
     json_t *j = json_loadb(s, n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
                            &err);
-    if (!j) {
-        /* jansson's texts are stable; map the ones users meet to reasons */
-        if (strstr(err.text, "duplicate"))
-            *why = "invalid: duplicate key in JSON object";
-        else if (strstr(err.text, "depth"))
-            *why = "invalid: JSON nested too deeply";
-        else if (strstr(err.text, "UTF-8") || strstr(err.text, "nicode"))
-            *why = "invalid: string is not valid UTF-8";
-        else if (strstr(err.text, "too big"))
-            *why = "invalid: number out of range";
-        else
-            *why = "invalid: malformed JSON";
-    }
+    if (!j)
+        *why = json_reason(&err);
     return j;
 }
 

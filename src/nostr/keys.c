@@ -33,10 +33,10 @@ int hearth_key_pubkey(const uint8_t sk[32], uint8_t pk[32])
         return HEARTH_ECRYPTO;
     if (!secp256k1_keypair_create(ctx, &kp, sk))
         return HEARTH_EINVAL;
-    secp256k1_keypair_xonly_pub(ctx, &xpk, NULL, &kp);
-    secp256k1_xonly_pubkey_serialize(ctx, pk, &xpk);
+    int ok = secp256k1_keypair_xonly_pub(ctx, &xpk, NULL, &kp) &&
+             secp256k1_xonly_pubkey_serialize(ctx, pk, &xpk);
     sodium_memzero(&kp, sizeof kp);
-    return HEARTH_OK;
+    return ok ? HEARTH_OK : HEARTH_ECRYPTO;
 }
 
 int hearth_key_pubkey_valid(const uint8_t pk[32])
