@@ -2,7 +2,9 @@
 #include "hearth/error.h"
 #include "hearth/keys.h"
 
+#include <errno.h>
 #include <stdarg.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,4 +89,24 @@ int cli_load_key(const char *spec, unsigned char sk[32])
             cli_error("%s", why ? why : hearth_strerror(rc));
     }
     return rc;
+}
+
+int cli_mkdir_parents(const char *path)
+{
+    char dir[4096];
+    size_t n = strlen(path);
+    if (n >= sizeof dir) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(dir, path, n + 1);
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return 0;
 }

@@ -40,6 +40,10 @@ int cli_read_line(FILE *f, hearth_buf *b);
  * ($XDG_CONFIG_HOME/hearth/key). Prints the error itself. */
 int cli_load_key(const char *spec, unsigned char sk[32]);
 
+/* Create the missing directories leading to path (mode 0700: they will
+ * hold keys and wallet secrets). 0 or -1 with errno. */
+int cli_mkdir_parents(const char *path);
+
 /* the nouns */
 int cmd_key(int argc, char **argv);
 int cmd_event(int argc, char **argv);

@@ -2,6 +2,7 @@
 #include "hearth/error.h"
 #include "hearth/hex.h"
 #include "hearth/keys.h"
+#include "hearth/utf8.h"
 #include "../util/arena.h"
 #include "crypto.h"
 #include "json_internal.h"
@@ -44,7 +45,7 @@ json_t *hearth_json_load(const char *s, size_t n, size_t max,
         *why = "invalid: message too large";
         return NULL;
     }
-    json_t *j = json_loadb(s, n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
+    json_t *j = json_loadb(s, n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY,
                            &err);
     if (!j)
         *why = json_reason(&err);
@@ -286,6 +287,9 @@ int hearth_event_new(uint32_t kind, int64_t created_at, const char *content,
 
 int hearth_event_set_content(hearth_event *ev, const char *content, size_t n)
 {
+    /* never build what our own (and every other) parser would refuse */
+    if (!hearth_utf8_valid(content, n))
+        return HEARTH_EINVAL;
     char *p = hearth_arena_strdup(&ev->arena, content, n, n + 1024);
     if (!p)
         return HEARTH_ENOMEM;
@@ -310,6 +314,9 @@ int hearth_event_add_tag(hearth_event *ev, size_t n, const char *const *vals,
         ev->tags = t; /* the old array stays in the arena until free */
         ev->tags_cap = cap;
     }
+    for (size_t i = 0; i < n; i++)
+        if (!hearth_utf8_valid(vals[i], lens ? lens[i] : strlen(vals[i])))
+            return HEARTH_EINVAL;
     hearth_str *v = hearth_arena_alloc(&ev->arena, (n ? n : 1) * sizeof *v, 0);
     if (!v)
         return HEARTH_ENOMEM;

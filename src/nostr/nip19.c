@@ -4,6 +4,7 @@
  * than the heap: nsec payloads pass through here, and a stack buffer can be
  * wiped before it goes out of scope without leaving copies in freed blocks. */
 #include "hearth/nip19.h"
+#include "hearth/utf8.h"
 #include "hearth/error.h"
 
 #include <sodium.h>
@@ -22,6 +23,10 @@
 #define MAX_BYTES (HEARTH_NIP19_MAX_LEN * 5u / 8u)
 /* polymod result of a bech32m checksum: recognised only to say so */
 #define BECH32M_CONST 0x2bc830a3u
+
+/* the reason strings spell these bounds out */
+_Static_assert(HEARTH_NIP19_MAX_LEN == 5000 && HEARTH_NIP19_MAX_RELAYS == 16,
+               "update the reasons in nip19.c");
 
 static const char charset[] = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
 
@@ -237,47 +242,6 @@ static int is_bare(hearth_nip19_type t)
            t == HEARTH_NIP19_NOTE;
 }
 
-/* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF):
- * an naddr identifier is a "d" tag value, and event parsing rejects
- * anything else, so such an identifier could never name an event. */
-static int utf8_valid(const uint8_t *p, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = p[i];
-        size_t k; /* continuation bytes */
-        uint8_t lo = 0x80, hi = 0xbf; /* allowed range of the first one */
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf)
-            k = 1;
-        else if (c >= 0xe0 && c <= 0xef)
-            k = 2;
-        else if (c >= 0xf0 && c <= 0xf4)
-            k = 3;
-        else
-            return 0;
-        if (n - i - 1 < k)
-            return 0;
-        if (c == 0xe0)
-            lo = 0xa0; /* overlong */
-        else if (c == 0xed)
-            hi = 0x9f; /* UTF-16 surrogates */
-        else if (c == 0xf0)
-            lo = 0x90; /* overlong */
-        else if (c == 0xf4)
-            hi = 0x8f; /* past U+10FFFF */
-        if (p[i + 1] < lo || p[i + 1] > hi)
-            return 0;
-        for (size_t j = 2; j <= k; j++)
-            if ((p[i + j] & 0xc0) != 0x80)
-                return 0;
-        i += k + 1;
-    }
-    return 1;
-}
 
 static int relay_valid(const uint8_t *p, size_t n)
 {
@@ -327,7 +291,7 @@ static int set_special(hearth_nip19 *x, const uint8_t *v, size_t l,
         memcpy(x->data, v, 32);
         return HEARTH_OK;
     }
-    if (!utf8_valid(v, l))
+    if (!hearth_utf8_valid((const char *)v, l))
         FAIL(HEARTH_EINVAL, "invalid: naddr identifier (TLV 0) is not "
                             "UTF-8");
     if (!(x->identifier = dup_bytes(v, l)))
@@ -478,7 +442,7 @@ static int build_tlv(const hearth_nip19 *in, uint8_t *p, size_t *n)
         if (!in->has_author || !in->has_kind ||
             (!in->identifier && in->identifier_len) ||
             (in->identifier &&
-             !utf8_valid((const uint8_t *)in->identifier,
+             !hearth_utf8_valid(in->identifier,
                          in->identifier_len)))
             return HEARTH_EINVAL;
         rc = put_tlv(p, n, 0, in->identifier, in->identifier_len);

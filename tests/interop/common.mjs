@@ -3,7 +3,9 @@
 // Everything random is derived from one seed so a failure can be replayed
 // with HEARTH_INTEROP_SEED=<seed printed in the summary>.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export const DEFAULT_SEED = 0x4ea27b1d;
 
@@ -164,8 +166,9 @@ export function splitLines(buf) {
   return lines;
 }
 
-// Collects mismatches; prints the first few in full (with a reproducer) and
-// counts the rest, so a systematic bug does not flood the log.
+// Collects mismatches; prints the first few (reproducers cut short) and
+// counts the rest, so a systematic bug does not flood the log. Every
+// failing case goes in full to a file named in the summary.
 export class Report {
   constructor(name, seed) {
     this.name = name;
@@ -173,17 +176,20 @@ export class Report {
     this.checks = 0;
     this.failures = 0;
     this.shown = 0;
+    this.file = join(process.env.TMPDIR || tmpdir(), `hearth-${name}-failures.txt`);
   }
 
   ok(cond, what, repro) {
     this.checks++;
     if (cond)
       return true;
-    this.failures++;
+    let r = repro === undefined ? '' : typeof repro === 'string' ? repro
+      : JSON.stringify(repro);
+    if (this.failures++ === 0)
+      writeFileSync(this.file, '');
+    appendFileSync(this.file, `${what}\n${r}\n\n`);
     if (this.shown < 10) {
       this.shown++;
-      let r = repro === undefined ? '' : typeof repro === 'string' ? repro
-        : JSON.stringify(repro);
       if (r.length > 2000)
         r = r.slice(0, 2000) + `... (${r.length} chars)`;
       console.error(`${this.name}: MISMATCH: ${what}${r ? '\n  ' + r : ''}`);
@@ -192,7 +198,8 @@ export class Report {
   }
 
   finish(details) {
-    const status = this.failures ? `FAIL ${this.failures} of ${this.checks} checks`
+    const status = this.failures
+      ? `FAIL ${this.failures} of ${this.checks} checks (all cases in ${this.file})`
       : `OK ${this.checks} checks`;
     console.log(`${this.name}: ${status}; ${details} (seed ${this.seed})`);
     process.exit(this.failures ? 1 : 0);

@@ -220,6 +220,9 @@ static void test_kinds_and_expiration(void)
     hearth_event_free(ev);
     CHECK(hearth_event_new(1, 100, "", 0, &ev) == 0);
     CHECK(hearth_event_add_tagv(ev, "expiration", "12x", NULL) == 0);
+    /* builders refuse what the parser would refuse */
+    CHECK(hearth_event_add_tagv(ev, "t", "\xff", NULL) == HEARTH_EINVAL);
+    CHECK(hearth_event_set_content(ev, "\xed\xa0\x80", 3) == HEARTH_EINVAL);
     CHECK(hearth_event_expiration(ev, &at) == HEARTH_EINVAL);
     CHECK(!hearth_event_is_expired(ev, 1LL << 40));
     hearth_event_free(ev);
