@@ -137,8 +137,8 @@ static int encrypt_run(int argc, char **argv)
              "if a trailing newline is unwanted), to PUBKEY (64 hex\n"
              "characters or an npub) and prints the NIP-44 v2 payload.\n"
              "Plaintexts of 65536 bytes or more use the extended length\n"
-             "prefix, which older NIP-44 readers cannot decrypt; the limit is\n"
-             "16 MiB. SPEC is a key file, an nsec or a 64-character hex\n"
+             "prefix, which older NIP-44 readers cannot decrypt; the limit\n"
+             "is 16 MiB. SPEC is a key file, an nsec or a 64-character hex\n"
              "secret (default: $HEARTH_KEY, then ~/.config/hearth/key).\n"
              "--json prints {\"payload\":\"...\"} instead.");
         return CLI_OK;

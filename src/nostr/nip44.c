@@ -11,7 +11,9 @@
 #define B64_VARIANT sodium_base64_VARIANT_ORIGINAL
 #define NONCE_LEN 32
 #define MAC_LEN 32
-#define KEYS_LEN 76               /* chacha key 32, chacha nonce 12, hmac 32 */
+#define KEYS_LEN 76 /* chacha key 32, chacha nonce 12, hmac key 32 */
+#define CHACHA_NONCE(k) ((k) + 32)
+#define HMAC_KEY(k) ((k) + 44)
 #define OVERHEAD (1 + NONCE_LEN + MAC_LEN)
 /* smallest valid message: 1 byte padded to 32, behind a 2-byte prefix */
 #define MIN_RAW (OVERHEAD + 2 + 32)
@@ -113,8 +115,8 @@ int hearth_nip44_message_keys(const uint8_t ck[32], const uint8_t nonce[32],
         return HEARTH_ECRYPTO;
     hkdf_expand(ck, nonce, NONCE_LEN, keys, sizeof keys);
     memcpy(chacha_key, keys, 32);
-    memcpy(chacha_nonce, keys + 32, 12);
-    memcpy(hmac_key, keys + 44, 32);
+    memcpy(chacha_nonce, CHACHA_NONCE(keys), 12);
+    memcpy(hmac_key, HMAC_KEY(keys), 32);
     sodium_memzero(keys, sizeof keys);
     return HEARTH_OK;
 }
@@ -178,8 +180,9 @@ static void seal(const uint8_t ck[32], const uint8_t nonce[32], uint8_t *buf,
 {
     uint8_t keys[KEYS_LEN];
     hkdf_expand(ck, nonce, NONCE_LEN, keys, sizeof keys);
-    crypto_stream_chacha20_ietf_xor_ic(buf, buf, len, keys + 32, 0, keys);
-    payload_mac(keys + 44, nonce, buf, len, mac);
+    crypto_stream_chacha20_ietf_xor_ic(buf, buf, len, CHACHA_NONCE(keys), 0,
+                                       keys);
+    payload_mac(HMAC_KEY(keys), nonce, buf, len, mac);
     sodium_memzero(keys, sizeof keys);
 }
 
@@ -310,12 +313,13 @@ static int open_raw(const uint8_t ck[32], uint8_t *raw, size_t rawlen,
     size_t ctlen = rawlen - OVERHEAD;
     int rc = HEARTH_OK;
     hkdf_expand(ck, nonce, NONCE_LEN, keys, sizeof keys);
-    payload_mac(keys + 44, nonce, ct, ctlen, mac);
+    payload_mac(HMAC_KEY(keys), nonce, ct, ctlen, mac);
     if (sodium_memcmp(mac, ct + ctlen, MAC_LEN) != 0) {
         *why = "invalid: nip44 MAC mismatch";
         rc = HEARTH_ECRYPTO;
     } else {
-        crypto_stream_chacha20_ietf_xor_ic(ct, ct, ctlen, keys + 32, 0, keys);
+        crypto_stream_chacha20_ietf_xor_ic(ct, ct, ctlen, CHACHA_NONCE(keys),
+                                           0, keys);
     }
     sodium_memzero(keys, sizeof keys);
     return rc;
