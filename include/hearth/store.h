@@ -71,7 +71,8 @@ typedef struct hearth_store_result {
  * statuses; on a storage failure nothing of the batch is applied, every
  * result says ERROR with an "error: " reason, and the code is returned. */
 int hearth_store_put_batch(hearth_store *s, hearth_event *const *evs,
-                           size_t n, int64_t now, hearth_store_result *results);
+                           size_t n, int64_t now,
+                           hearth_store_result *results);
 
 /* Remove up to max events whose NIP-40 expiration is <= now, in one
  * transaction, so a relay can call it from a timer with bounded work.

@@ -218,7 +218,9 @@ static int consider(struct query *q, uint64_t serial)
     rc = rc ? rc : hearth_st_skeleton_fill(&q->sk, &r);
     if (rc)
         return rc;
-    if ((r.has_exp && r.exp <= q->now) || !hearth_filter_match(q->f, &q->sk.ev))
+    if (r.has_exp && r.exp <= q->now)
+        return HEARTH_OK;
+    if (!hearth_filter_match(q->f, &q->sk.ev))
         return HEARTH_OK;
     q->st.matched++;
     if (q->counting)
@@ -442,7 +444,8 @@ static int run_filter(struct query *q, const hearth_filter *f, uint64_t lim)
                                          : walk_ranges(q, &p, lim);
     if (rc || q->counting)
         return rc;
-    qsort(q->local.v, q->local.n, sizeof *q->local.v, hit_cmp);
+    if (q->local.n > 1)
+        qsort(q->local.v, q->local.n, sizeof *q->local.v, hit_cmp);
     if (q->local.n > lim)
         q->local.n = (size_t)lim;
     return HEARTH_OK;
@@ -472,7 +475,8 @@ static void query_end(struct query *q, hearth_store_stats *stats)
 /* sort, drop the events several filters found, cut at max */
 static void finish(struct hits *h, size_t max)
 {
-    qsort(h->v, h->n, sizeof *h->v, hit_cmp);
+    if (h->n > 1)
+        qsort(h->v, h->n, sizeof *h->v, hit_cmp);
     size_t k = 0;
     for (size_t i = 0; i < h->n; i++)
         if (!k || h->v[i].serial != h->v[k - 1].serial)

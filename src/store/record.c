@@ -57,7 +57,8 @@ size_t hearth_st_addr_key(uint32_t kind, const uint8_t pk[32],
 
 static int indexed_tag(const hearth_tag *t)
 {
-    return t->n >= 2 && t->v[0].n == 1 && is_letter((unsigned char)t->v[0].p[0]);
+    return t->n >= 2 && t->v[0].n == 1 &&
+           is_letter((unsigned char)t->v[0].p[0]);
 }
 
 static void build_header(const hearth_event *ev, hearth_str d, size_t ntags,

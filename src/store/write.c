@@ -313,9 +313,10 @@ static int is_deleted(struct writer *w, const hearth_event *ev, int *out)
 
 /* For a replaceable or addressable ev: 1 in *older if the stored version
  * wins (newer created_at, or the same and a lower id); otherwise the
- * stored version is removed. */
-static int replace(struct writer *w, const hearth_event *ev, int *older,
-                   int *replaced)
+ * stored version is removed. An expired version counts as gone: queries
+ * no longer show it, so it must not hide a live one. */
+static int replace(struct writer *w, const hearth_event *ev, int64_t now,
+                   int *older, int *replaced)
 {
     uint8_t ak[ADDR_KEY_MAX];
     MDB_val v;
@@ -334,8 +335,10 @@ static int replace(struct writer *w, const hearth_event *ev, int *older,
     rc = load_old(w, serial, &r);
     if (rc)
         return rc;
-    if (r.created_at > ev->created_at ||
-        (r.created_at == ev->created_at && memcmp(r.id, ev->id, 32) < 0)) {
+    int expired = r.has_exp && r.exp <= now;
+    if (!expired && (r.created_at > ev->created_at ||
+                     (r.created_at == ev->created_at &&
+                      memcmp(r.id, ev->id, 32) < 0))) {
         *older = 1;
         return HEARTH_OK;
     }
@@ -381,7 +384,7 @@ static int put_one(struct writer *w, const hearth_event *ev, int64_t now,
         return rc;
     }
     if (is_versioned(ev->kind)) {
-        rc = replace(w, ev, &older, &res->replaced);
+        rc = replace(w, ev, now, &older, &res->replaced);
         if (rc || older) {
             verdict(res, HEARTH_STORE_OLDER, 0,
                     "duplicate: have a newer version of this event");
@@ -441,9 +444,12 @@ static int writer_end(struct writer *w, int rc)
 }
 
 int hearth_store_put_batch(hearth_store *s, hearth_event *const *evs,
-                           size_t n, int64_t now, hearth_store_result *results)
+                           size_t n, int64_t now,
+                           hearth_store_result *results)
 {
     struct writer w;
+    if (n == 0)
+        return HEARTH_OK; /* not worth a commit */
     memset(results, 0, n * sizeof *results);
     int rc = writer_begin(s, &w);
     for (size_t i = 0; i < n && !rc; i++)
