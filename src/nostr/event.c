@@ -5,6 +5,7 @@
 #include "hearth/utf8.h"
 #include "../util/arena.h"
 #include "crypto.h"
+#include "event_internal.h"
 #include "json_internal.h"
 
 #include <stdarg.h>
@@ -45,6 +46,12 @@ json_t *hearth_json_load(const char *s, size_t n, size_t max,
         *why = "invalid: message too large";
         return NULL;
     }
+    /* a raw NUL byte is never valid JSON (inside strings it must be
+     * escaped), but jansson skips one between tokens */
+    if (memchr(s, '\0', n)) {
+        *why = "invalid: malformed JSON";
+        return NULL;
+    }
     json_t *j = json_loadb(s, n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY,
                            &err);
     if (!j)
@@ -65,11 +72,31 @@ void hearth_event_free(hearth_event *ev)
     free(ev);
 }
 
+static const int8_t hexdigit[256] = {
+    ['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6,
+    ['6'] = 7, ['7'] = 8, ['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12,
+    ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+};
+
+int hearth_event_hex_decode(const char *s, size_t len, uint8_t *out, size_t n)
+{
+    if (len != 2 * n)
+        return HEARTH_EINVAL;
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        int hi = hexdigit[(unsigned char)s[2 * i]] - 1;
+        int lo = hexdigit[(unsigned char)s[2 * i + 1]] - 1;
+        bad |= hi | lo; /* -1 sets the sign bit */
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return bad < 0 ? HEARTH_EINVAL : HEARTH_OK;
+}
+
 static int hex_field(const json_t *v, uint8_t *out, size_t n)
 {
     return json_is_string(v) &&
-           hearth_hex_decode(json_string_value(v), json_string_length(v), out,
-                             n, 0) == HEARTH_OK;
+           hearth_event_hex_decode(json_string_value(v), json_string_length(v),
+                                   out, n) == HEARTH_OK;
 }
 
 /* 0 <= value <= max, and written as an integer in the JSON */
@@ -125,8 +152,6 @@ static int parse_tags(hearth_event *ev, const json_t *tags, size_t hint,
     return HEARTH_OK;
 }
 
-enum { F_ID = 1, F_PUBKEY = 2, F_SIG = 4, F_CREATED = 8, F_KIND = 16,
-       F_TAGS = 32, F_CONTENT = 64 };
 
 static int parse_field(hearth_event *ev, const char *key, const json_t *v,
                        size_t hint, unsigned *seen, const char **why)
@@ -138,28 +163,28 @@ static int parse_field(hearth_event *ev, const char *key, const json_t *v,
             break;
         if (!hex_field(v, ev->id, 32))
             FAIL(HEARTH_EINVAL, "invalid: id must be 64 lowercase hex characters");
-        *seen |= F_ID;
+        *seen |= HEARTH_F_ID;
         return HEARTH_OK;
     case 'p':
         if (strcmp(key, "pubkey"))
             break;
         if (!hex_field(v, ev->pubkey, 32))
             FAIL(HEARTH_EINVAL, "invalid: pubkey must be 64 lowercase hex characters");
-        *seen |= F_PUBKEY;
+        *seen |= HEARTH_F_PUBKEY;
         return HEARTH_OK;
     case 's':
         if (strcmp(key, "sig"))
             break;
         if (!hex_field(v, ev->sig, 64))
             FAIL(HEARTH_EINVAL, "invalid: sig must be 128 lowercase hex characters");
-        *seen |= F_SIG;
+        *seen |= HEARTH_F_SIG;
         return HEARTH_OK;
     case 'c':
         if (strcmp(key, "created_at") == 0) {
             if (!int_field(v, HEARTH_MAX_TIMESTAMP, &x))
                 FAIL(HEARTH_EINVAL, "invalid: created_at must be an integer from 0 to 2^53-1");
             ev->created_at = x;
-            *seen |= F_CREATED;
+            *seen |= HEARTH_F_CREATED;
             return HEARTH_OK;
         }
         if (strcmp(key, "content"))
@@ -171,7 +196,7 @@ static int parse_field(hearth_event *ev, const char *key, const json_t *v,
                                             ev->content.n, hint);
         if (!ev->content.p)
             FAIL(HEARTH_ENOMEM, "error: out of memory");
-        *seen |= F_CONTENT;
+        *seen |= HEARTH_F_CONTENT;
         return HEARTH_OK;
     case 'k':
         if (strcmp(key, "kind"))
@@ -179,40 +204,40 @@ static int parse_field(hearth_event *ev, const char *key, const json_t *v,
         if (!int_field(v, HEARTH_MAX_KIND, &x))
             FAIL(HEARTH_EINVAL, "invalid: kind must be an integer from 0 to 65535");
         ev->kind = (uint32_t)x;
-        *seen |= F_KIND;
+        *seen |= HEARTH_F_KIND;
         return HEARTH_OK;
     case 't':
         if (strcmp(key, "tags"))
             break;
-        *seen |= F_TAGS;
+        *seen |= HEARTH_F_TAGS;
         return parse_tags(ev, v, hint, why);
     }
     FAIL(HEARTH_EINVAL, "invalid: unknown field in event");
 }
 
-static int check_required(hearth_event *ev, unsigned seen, unsigned flags,
-                          const char **why)
+int hearth_event_check_required(hearth_event *ev, unsigned seen,
+                                unsigned flags, const char **why)
 {
     if (!(flags & HEARTH_PARSE_UNSIGNED)) {
-        if (!(seen & F_ID))
+        if (!(seen & HEARTH_F_ID))
             FAIL(HEARTH_EINVAL, "invalid: missing id");
-        if (!(seen & F_PUBKEY))
+        if (!(seen & HEARTH_F_PUBKEY))
             FAIL(HEARTH_EINVAL, "invalid: missing pubkey");
-        if (!(seen & F_SIG))
+        if (!(seen & HEARTH_F_SIG))
             FAIL(HEARTH_EINVAL, "invalid: missing sig");
-        if (!(seen & F_CREATED))
+        if (!(seen & HEARTH_F_CREATED))
             FAIL(HEARTH_EINVAL, "invalid: missing created_at");
-        if (!(seen & F_TAGS))
+        if (!(seen & HEARTH_F_TAGS))
             FAIL(HEARTH_EINVAL, "invalid: missing tags");
     }
-    if (!(seen & F_KIND))
+    if (!(seen & HEARTH_F_KIND))
         FAIL(HEARTH_EINVAL, "invalid: missing kind");
-    if (!(seen & F_CONTENT))
+    if (!(seen & HEARTH_F_CONTENT))
         FAIL(HEARTH_EINVAL, "invalid: missing content");
-    ev->has = (seen & F_ID ? HEARTH_EV_HAS_ID : 0) |
-              (seen & F_PUBKEY ? HEARTH_EV_HAS_PUBKEY : 0) |
-              (seen & F_SIG ? HEARTH_EV_HAS_SIG : 0) |
-              (seen & F_CREATED ? HEARTH_EV_HAS_CREATED_AT : 0);
+    ev->has = (seen & HEARTH_F_ID ? HEARTH_EV_HAS_ID : 0) |
+              (seen & HEARTH_F_PUBKEY ? HEARTH_EV_HAS_PUBKEY : 0) |
+              (seen & HEARTH_F_SIG ? HEARTH_EV_HAS_SIG : 0) |
+              (seen & HEARTH_F_CREATED ? HEARTH_EV_HAS_CREATED_AT : 0);
     return HEARTH_OK;
 }
 
@@ -238,28 +263,13 @@ int hearth_event_from_json(const json_t *obj, unsigned flags, size_t hint,
             break;
     }
     if (rc == HEARTH_OK)
-        rc = check_required(ev, seen, flags, why);
+        rc = hearth_event_check_required(ev, seen, flags, why);
     if (rc) {
         hearth_event_free(ev);
         return rc;
     }
     *out = ev;
     return HEARTH_OK;
-}
-
-int hearth_event_parse(const char *json, size_t len, unsigned flags,
-                       hearth_event **out, const char **why)
-{
-    const char *dummy;
-    if (!why)
-        why = &dummy;
-    *out = NULL;
-    json_t *j = hearth_json_load(json, len, HEARTH_EVENT_MAX_JSON, why);
-    if (!j)
-        return len > HEARTH_EVENT_MAX_JSON ? HEARTH_ETOOBIG : HEARTH_EINVAL;
-    int rc = hearth_event_from_json(j, flags, len + 256, out, why);
-    json_decref(j);
-    return rc;
 }
 
 int hearth_event_new(uint32_t kind, int64_t created_at, const char *content,
@@ -363,12 +373,28 @@ static void add_tags_json(const hearth_event *ev, hearth_buf *out)
     hearth_buf_addc(out, ']');
 }
 
+/* decimal without printf: serialization is on every verify */
+static void add_uint(hearth_buf *out, uint64_t v)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    hearth_buf_add(out, tmp + i, sizeof tmp - i);
+}
+
 int hearth_event_serialize(const hearth_event *ev, hearth_buf *out)
 {
     hearth_buf_reserve(out, 160 + ev->content.n);
     hearth_buf_adds(out, "[0,\"");
     hearth_buf_addhex(out, ev->pubkey, 32);
-    hearth_buf_addf(out, "\",%lld,%u,", (long long)ev->created_at, ev->kind);
+    hearth_buf_add(out, "\",", 2);
+    add_uint(out, (uint64_t)ev->created_at);
+    hearth_buf_addc(out, ',');
+    add_uint(out, ev->kind);
+    hearth_buf_addc(out, ',');
     add_tags_json(ev, out);
     hearth_buf_addc(out, ',');
     hearth_buf_addjson(out, ev->content.p, ev->content.n);

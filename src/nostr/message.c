@@ -2,6 +2,7 @@
 #include "hearth/utf8.h"
 #include "hearth/error.h"
 #include "hearth/hex.h"
+#include "event_internal.h"
 #include "json_internal.h"
 
 #include <stdlib.h>
@@ -288,6 +289,75 @@ static int parse_array(const json_t *a, size_t len, const struct verb *verbs,
     FAIL(HEARTH_EINVAL, "unsupported: unknown message type");
 }
 
+/* ---- the EVENT fast path ----
+ * EVENT messages are nearly all of a relay's (and a pool's) input. They are
+ * parsed in place by the single-pass event parser instead of through a
+ * jansson tree; anything unusual (escapes in a subid, a parse error) falls
+ * back to the general path below, which gives the established reasons. */
+
+static const char *ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    return p;
+}
+
+/* p at a token; if it is the literal lit, return what follows, else NULL */
+static const char *lit(const char *p, const char *end, const char *lit)
+{
+    size_t n = strlen(lit);
+    p = ws(p, end);
+    return (size_t)(end - p) >= n && !memcmp(p, lit, n) ? p + n : NULL;
+}
+
+/* a subscription id without escapes; NULL if not that simple */
+static const char *plain_subid(const char *p, const char *end, hearth_msg *m)
+{
+    p = ws(p, end);
+    if (p == end || *p != '"')
+        return NULL;
+    const char *q = ++p;
+    while (q < end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20)
+        q++;
+    if (q == end || *q != '"' || q - p > 4 * (ptrdiff_t)HEARTH_SUBID_MAX)
+        return NULL;
+    char *sub = malloc((size_t)(q - p) + 1);
+    if (!sub)
+        return NULL;
+    memcpy(sub, p, (size_t)(q - p));
+    sub[q - p] = '\0';
+    if (!subid_valid(sub)) {
+        free(sub);
+        return NULL;
+    }
+    m->subid = sub;
+    return lit(q + 1, end, ",");
+}
+
+static int fast_event(const char *json, size_t len, int relay, hearth_msg *m)
+{
+    const char *end = json + len, *p = lit(json, end, "[");
+    const char *why;
+    size_t used;
+    if (p)
+        p = lit(p, end, "\"EVENT\"");
+    if (p)
+        p = lit(p, end, ",");
+    if (p && relay)
+        p = plain_subid(p, end, m);
+    if (!p)
+        return HEARTH_EINVAL;
+    p = ws(p, end);
+    if (hearth_event_parse_span(p, (size_t)(end - p), 0, &m->event, &used,
+                                &why))
+        return HEARTH_EINVAL;
+    p = lit(p + used, end, "]");
+    if (!p || ws(p, end) != end)
+        return HEARTH_EINVAL;
+    m->type = relay ? HEARTH_MSG_RELAY_EVENT : HEARTH_MSG_EVENT;
+    return HEARTH_OK;
+}
+
 static int parse(const char *json, size_t len, const struct verb *verbs,
                  size_t nverbs, hearth_msg *out, const char **why)
 {
@@ -295,6 +365,11 @@ static int parse(const char *json, size_t len, const struct verb *verbs,
     if (!why)
         why = &dummy;
     memset(out, 0, sizeof *out);
+    out->approximate = -1;
+    if (len <= HEARTH_MSG_MAX_JSON &&
+        fast_event(json, len, verbs == relay_verbs, out) == HEARTH_OK)
+        return HEARTH_OK;
+    hearth_msg_clear(out);
     out->approximate = -1;
     json_t *j = hearth_json_load(json, len, HEARTH_MSG_MAX_JSON, why);
     if (!j)

@@ -264,13 +264,19 @@ static void test_generated_malformed(void)
 {
     const char *why = NULL;
     hearth_event *ev = NULL;
-    /* deep nesting */
+    /* deep nesting: an event's shape bounds its depth, so the parser
+     * stops at the first level that cannot be there */
     size_t depth = 100000;
-    char *deep = malloc(2 * depth + 1);
+    char *deep = malloc(2 * depth + 32);
     memset(deep, '[', depth);
     memset(deep + depth, ']', depth);
     CHECK(hearth_event_parse(deep, 2 * depth, 0, &ev, &why) != 0);
-    CHECKF(why && !strcmp(why, "invalid: JSON nested too deeply"), "%s", why);
+    CHECKF(why && !strcmp(why, "invalid: event must be a JSON object"), "%s",
+           why);
+    memcpy(deep, "{\"tags\":[[", 11);
+    CHECK(hearth_event_parse(deep, 2 * depth, 0, &ev, &why) != 0);
+    CHECKF(why && !strcmp(why, "invalid: tag values must be strings"), "%s",
+           why);
     free(deep);
     /* overlong input */
     size_t big = HEARTH_EVENT_MAX_JSON + 10;
