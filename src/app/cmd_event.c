@@ -63,6 +63,45 @@ static void verdict(int json, long line, const hearth_event *ev,
     }
 }
 
+/* Drives a verb over stdin: one event per line, blank lines skipped, each
+ * parsed with flags and handed to fn with its line number (ev is NULL and
+ * why set when the line did not parse). fn returns 0 ok, 1 a failed line,
+ * or a CLI_* code >= 2 to stop. Returns the exit status. */
+typedef int (*line_fn)(void *ctx, long line, hearth_event *ev,
+                       const char *why);
+
+static int each_event(unsigned flags, line_fn fn, void *ctx)
+{
+    hearth_buf line = HEARTH_BUF_INIT;
+    long n = 0, failed = 0;
+    int r, rc = CLI_OK;
+    while (rc == CLI_OK && (r = cli_read_line(stdin, &line)) != 0) {
+        n++;
+        if (r > 0 && line.len == 0)
+            continue;
+        hearth_event *ev = NULL;
+        const char *why = "invalid: line too long";
+        if (r > 0 && hearth_event_parse(line.p, line.len, flags, &ev, &why) == 0)
+            why = NULL;
+        int v = fn(ctx, n, ev, why);
+        if (v >= CLI_USAGE)
+            rc = v;
+        failed += v == 1;
+        hearth_event_free(ev);
+    }
+    hearth_buf_free(&line);
+    return rc ? rc : failed ? CLI_FAIL : CLI_OK;
+}
+
+static int verify_line(void *ctx, long line, hearth_event *ev,
+                       const char *why)
+{
+    if (ev)
+        hearth_event_verify(ev, &why);
+    verdict(*(int *)ctx, line, ev, why);
+    return why != NULL;
+}
+
 static int verify_run(int argc, char **argv)
 {
     struct opts o;
@@ -76,31 +115,37 @@ static int verify_run(int argc, char **argv)
              "per line). Exit status 1 if any event failed.");
         return CLI_OK;
     }
-    hearth_buf line = HEARTH_BUF_INIT;
-    long n = 0, failed = 0;
-    int r;
-    while ((r = cli_read_line(stdin, &line)) != 0) {
-        n++;
-        if (r > 0 && line.len == 0)
-            continue;
-        hearth_event *ev = NULL;
-        const char *why = NULL;
-        if (r < 0)
-            why = "invalid: line too long";
-        else if (hearth_event_parse(line.p, line.len, 0, &ev, &why) == 0)
-            hearth_event_verify(ev, &why);
-        failed += why != NULL;
-        verdict(o.json, n, ev, why);
-        hearth_event_free(ev);
+    return each_event(0, verify_line, &o.json);
+}
+
+struct sign_ctx {
+    uint8_t sk[32];
+    hearth_buf out;
+};
+
+static int sign_line(void *ctx, long line, hearth_event *ev, const char *why)
+{
+    struct sign_ctx *c = ctx;
+    if (!ev) {
+        cli_error("line %ld: %s", line, why);
+        return 1;
     }
-    hearth_buf_free(&line);
-    return failed ? CLI_FAIL : CLI_OK;
+    if (!(ev->has & HEARTH_EV_HAS_CREATED_AT))
+        ev->created_at = (int64_t)time(NULL);
+    if (hearth_event_sign(ev, c->sk)) {
+        cli_error("line %ld: signing failed", line);
+        return CLI_ERROR;
+    }
+    hearth_buf_reset(&c->out);
+    hearth_event_to_json(ev, &c->out);
+    puts(c->out.p);
+    return 0;
 }
 
 static int sign_run(int argc, char **argv)
 {
     struct opts o;
-    uint8_t sk[32];
+    struct sign_ctx c = {.out = HEARTH_BUF_INIT};
     if (parse_opts(argc, argv, &o, 1))
         return CLI_USAGE;
     if (o.help) {
@@ -113,40 +158,39 @@ static int sign_run(int argc, char **argv)
              "and make the exit status 1.");
         return CLI_OK;
     }
-    if (cli_load_key(o.key, sk))
+    if (cli_load_key(o.key, c.sk))
         return CLI_ERROR;
-    hearth_buf line = HEARTH_BUF_INIT, out = HEARTH_BUF_INIT;
-    long n = 0, failed = 0;
-    int r, rc = CLI_OK;
-    while ((r = cli_read_line(stdin, &line)) != 0) {
-        n++;
-        if (r > 0 && line.len == 0)
-            continue;
-        hearth_event *ev = NULL;
-        const char *why = "invalid: line too long";
-        if (r > 0 && hearth_event_parse(line.p, line.len,
-                                        HEARTH_PARSE_UNSIGNED, &ev, &why) == 0) {
-            if (!(ev->has & HEARTH_EV_HAS_CREATED_AT))
-                ev->created_at = (int64_t)time(NULL);
-            if (hearth_event_sign(ev, sk)) {
-                cli_error("line %ld: signing failed", n);
-                rc = CLI_ERROR;
-                hearth_event_free(ev);
-                break;
-            }
-            hearth_buf_reset(&out);
-            hearth_event_to_json(ev, &out);
-            puts(out.p);
-        } else {
-            failed++;
-            cli_error("line %ld: %s", n, why);
-        }
-        hearth_event_free(ev);
+    int rc = each_event(HEARTH_PARSE_UNSIGNED, sign_line, &c);
+    sodium_memzero(c.sk, sizeof c.sk);
+    hearth_buf_free(&c.out);
+    return rc;
+}
+
+static int id_line(void *ctx, long line, hearth_event *ev, const char *why)
+{
+    if (ev && !(ev->has & HEARTH_EV_HAS_PUBKEY))
+        why = "invalid: missing pubkey (the id covers it)";
+    if (why) {
+        cli_error("line %ld: %s", line, why);
+        return 1;
     }
-    sodium_memzero(sk, sizeof sk);
-    hearth_buf_free(&line);
+    uint8_t id[32];
+    char hex[65];
+    hearth_event_compute_id(ev, id);
+    hearth_hex_encode(id, 32, hex);
+    if (!*(int *)ctx) {
+        puts(hex);
+        return 0;
+    }
+    hearth_buf ser = HEARTH_BUF_INIT, out = HEARTH_BUF_INIT;
+    hearth_event_serialize(ev, &ser);
+    hearth_buf_addf(&out, "{\"id\":\"%s\",\"serialization\":", hex);
+    hearth_buf_addjson(&out, ser.p, ser.len);
+    hearth_buf_addc(&out, '}');
+    puts(out.p);
+    hearth_buf_free(&ser);
     hearth_buf_free(&out);
-    return rc ? rc : failed ? CLI_FAIL : CLI_OK;
+    return 0;
 }
 
 static int id_run(int argc, char **argv)
@@ -161,47 +205,7 @@ static int id_run(int argc, char **argv)
              "adds the canonical serialization the id was computed from.");
         return CLI_OK;
     }
-    hearth_buf line = HEARTH_BUF_INIT, ser = HEARTH_BUF_INIT;
-    long n = 0, failed = 0;
-    int r;
-    while ((r = cli_read_line(stdin, &line)) != 0) {
-        n++;
-        if (r > 0 && line.len == 0)
-            continue;
-        hearth_event *ev = NULL;
-        const char *why = "invalid: line too long";
-        if (r > 0 && hearth_event_parse(line.p, line.len,
-                                        HEARTH_PARSE_UNSIGNED, &ev, &why) == 0 &&
-            !(ev->has & HEARTH_EV_HAS_PUBKEY))
-            why = "invalid: missing pubkey (the id covers it)";
-        else if (ev)
-            why = NULL;
-        if (why) {
-            failed++;
-            cli_error("line %ld: %s", n, why);
-            hearth_event_free(ev);
-            continue;
-        }
-        uint8_t id[32];
-        char hex[65];
-        hearth_buf_reset(&ser);
-        hearth_event_serialize(ev, &ser);
-        hearth_event_compute_id(ev, id);
-        hearth_hex_encode(id, 32, hex);
-        if (o.json) {
-            printf("{\"id\":\"%s\",\"serialization\":", hex);
-            hearth_buf tmp = HEARTH_BUF_INIT;
-            hearth_buf_addjson(&tmp, ser.p, ser.len);
-            printf("%s}\n", tmp.p);
-            hearth_buf_free(&tmp);
-        } else {
-            puts(hex);
-        }
-        hearth_event_free(ev);
-    }
-    hearth_buf_free(&line);
-    hearth_buf_free(&ser);
-    return failed ? CLI_FAIL : CLI_OK;
+    return each_event(HEARTH_PARSE_UNSIGNED, id_line, &o.json);
 }
 
 static const cli_verb verbs[] = {
