@@ -6,12 +6,14 @@ set -euo pipefail
 
 pkgs=(gcc pkg-config meson ninja-build
       libsecp256k1-dev libwebsockets-dev liblmdb-dev libsodium-dev
-      libjansson-dev libssl-dev)
+      libjansson-dev libssl-dev ca-certificates)
 if [ "${1:-}" = "--test" ]; then
     # clang + compiler-rt: libFuzzer targets; node/npm: nostr-tools interop
     pkgs+=(clang libclang-rt-14-dev)
     command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
     command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+    # openssl: test certificates for the wss:// pool tests
+    pkgs+=(openssl)
 fi
 
 missing=()

@@ -17,6 +17,16 @@
 #define HEARTH_OFFER_NAME_MAX   64u   /* bytes of a model / GPU name, +NUL */
 #define HEARTH_OFFER_URL_MAX    256u  /* bytes of a relay URL, +NUL */
 
+/* Lifetimes (docs/protocol.md "Offer"): a provider republishes every
+ * REFRESH seconds and each offer expires after TTL, twice the refresh, so
+ * one lost refresh does not take it off the market. Parsers refuse an
+ * expiration more than MAX_TTL ahead (of now or of created_at) and a
+ * created_at more than MAX_SKEW in the future. */
+#define HEARTH_OFFER_REFRESH_S  600
+#define HEARTH_OFFER_TTL_S      1200
+#define HEARTH_OFFER_MAX_TTL_S  86400
+#define HEARTH_OFFER_MAX_SKEW_S 900
+
 typedef enum hearth_backend {
     HEARTH_BACKEND_POW = 1,     /* NIP-13 mining, CPU or CUDA */
     HEARTH_BACKEND_OPENAI = 2,  /* llama.cpp server / Ollama / vLLM */
@@ -77,9 +87,17 @@ typedef struct hearth_offer {
 
 /* Unsigned addressable event (kind HEARTH_KIND_OFFER, d = "<kind>:<backend>")
  * carrying every field, with a NIP-40 expiration tag; the caller mines
- * (optional) and signs it. */
+ * (optional) and signs it. created_at is now; the expiration is
+ * o->expires_at if that is after now, else now + HEARTH_OFFER_TTL_S.
+ * pubkey, event_id, created_at, version and pow_bits of o are not read.
+ * HEARTH_EINVAL if the event would not parse back (hearth_offer_check
+ * says why). */
 int hearth_offer_to_event(const hearth_offer *o, int64_t now,
                           hearth_event **out);
+/* The verdict hearth_offer_from_event would give the event
+ * hearth_offer_to_event builds from o: HEARTH_OK, or HEARTH_EINVAL with
+ * *why (static, NIP-01 prefixed). */
+int hearth_offer_check(const hearth_offer *o, int64_t now, const char **why);
 /* Parse a signed offer event (signature NOT checked here). Rejects
  * expired, out-of-range or inconsistent offers with *why. */
 int hearth_offer_from_event(const hearth_event *ev, int64_t now,

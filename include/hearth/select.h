@@ -17,21 +17,21 @@ typedef struct hearth_peer {
     uint8_t pubkey[32];
     uint32_t job_kind;
     uint8_t backend;          /* hearth_backend */
-    uint8_t tier;             /* 1..4, 0 = CPU only */
+    uint8_t tier;             /* 1..4, 0 = CPU only (fails any max_tier) */
     uint8_t rails;            /* HEARTH_RAIL_* */
     uint8_t nmodels;
     uint32_t vram_mb;
     uint32_t model_hash[HEARTH_OFFER_MAX_MODELS]; /* hearth_model_hash */
     hearth_price price;
-    uint64_t bench_mhash_s;
-    uint32_t bench_tokens_s;
-    uint32_t capacity_free, capacity_total;
-    int64_t expires_at;
+    uint64_t bench_mhash_s;   /* 0 = not measured: assumed slow */
+    uint32_t bench_tokens_s;  /* 0 = not measured: assumed slow */
+    uint32_t capacity_free, capacity_total;  /* total 0 = not advertised */
+    int64_t expires_at;       /* NIP-40; expired when <= now; 0 = never */
 } hearth_peer;
 
 /* What this peer has observed of a provider (kept in LMDB by the view). */
 typedef struct hearth_peer_obs {
-    uint32_t rtt_ms;          /* relay round trip, 0 = unknown */
+    uint32_t rtt_ms;          /* relay round trip, 0 = unknown (250 ms) */
     uint32_t jobs_ok, jobs_failed;
     uint32_t consecutive_failures;
     int64_t last_failure;
@@ -47,11 +47,13 @@ typedef enum hearth_strategy {
     HEARTH_STRATEGY_ROUND_ROBIN
 } hearth_strategy;
 
+typedef struct hearth_select_index hearth_select_index;
+
 typedef struct hearth_select_req {
     uint32_t job_kind;
     uint32_t model_hash;        /* 0 = any model */
     uint32_t min_vram_mb;
-    uint8_t max_tier;           /* 0 = any; else tier <= max_tier (1 best) */
+    uint8_t max_tier;           /* 0 = any; else 1 <= tier <= max_tier */
     uint8_t rails;              /* need at least one of these rails; 0 any */
     uint64_t max_price_msat;    /* 0 = no limit; for the estimated usage */
     hearth_usage usage;         /* estimated size of the job */
@@ -63,38 +65,106 @@ typedef struct hearth_select_req {
     size_t top_n;               /* randomise among the best top_n (>= 1) */
     uint64_t seed;              /* randomisation and round-robin position */
     int64_t now;
+    /* optional: a hearth_select_index of these peers and obs, kept in
+     * step; same result, a quarter of the memory traffic. NULL: none. */
+    const hearth_select_index *index;
 } hearth_select_req;
+
+/* The score of a candidate is log2 of a weighted product (docs/selection.md):
+ *   score = part.price + part.latency + part.reliability
+ *         + part.reputation + part.capacity
+ * each part a log2 of one factor, so the parts are additive, unit-free,
+ * and "1 point" means "twice as good" in that factor. */
+typedef struct hearth_score_parts {
+    double price;        /* -log2(1 + price_msat) */
+    double latency;      /* -log2(1 + latency_ms) */
+    double reliability;  /* 2 * log2(reliability) */
+    double reputation;   /* log2(0.5 + reputation) */
+    double capacity;     /* log2(1 - load / 2) */
+} hearth_score_parts;
 
 /* One ranked candidate with the parts of its score, for --explain */
 typedef struct hearth_candidate {
     size_t index;               /* into the peers array */
-    double score;               /* higher is better */
-    uint64_t price_msat;        /* for req->usage */
+    double score;               /* higher is better; sum of part */
+    uint64_t price_msat;        /* for req->usage: hearth_offer_price */
     double latency_ms;          /* expected: rtt + queue + run time */
     double reliability;         /* 0..1 */
     double reputation;          /* 0..1 */
     double load;                /* 0..1, busy share of capacity */
+    double rtt_ms, queue_ms, run_ms;   /* latency_ms = their sum */
+    hearth_score_parts part;
 } hearth_candidate;
 
-/* Why a peer was filtered out (counts, for --explain) */
+/* Why a peer was filtered out (counts, for --explain). Each rejected peer
+ * is counted once, under the first reason in this order: wrong_kind,
+ * expired, wrong_model, too_small, wrong_tier, no_rail, full,
+ * cooling_down, too_expensive, blocked, untrusted. considered = n =
+ * eligible + the sum of the reasons. */
 typedef struct hearth_select_stats {
     size_t considered, wrong_kind, wrong_model, too_small, wrong_tier,
         no_rail, too_expensive, untrusted, blocked, cooling_down, expired,
         full;
+    size_t eligible;            /* passed every filter */
 } hearth_select_stats;
 
-/* Rank peers[0..n) (obs may be NULL = nothing observed) for req; writes up
- * to max_out candidates, best first, into out and their count to *nout.
- * The first candidate is the choice (after top-N randomisation). */
+/* top_n beyond max_out is honoured up to this many (a stack buffer) */
+#define HEARTH_SELECT_TOPN_MAX 64u
+
+/* Rank peers[0..n) (obs may be NULL = nothing observed; else obs[i]
+ * belongs to peers[i]) for req; writes up to max_out candidates, best
+ * first, into out and their count to *nout. The first candidate is the
+ * choice (after top-N randomisation). stats may be NULL.
+ *
+ * Ranking: balanced by score; cheapest by price, fastest by latency_ms,
+ * least-loaded by load (ties by score, then by index). Top-N: the choice
+ * is drawn with req->seed among the best min(top_n, HEARTH_SELECT_TOPN_MAX)
+ * (balanced: with probability proportional to 2^score; the others:
+ * uniformly) and moved to out[0]; the rest stay in rank order.
+ * Round-robin: the eligible peers in array order, starting at eligible
+ * number seed mod eligible (so seeds 0, 1, 2, ... visit each in turn);
+ * top_n is ignored. One pass over the peers (two for round-robin), no
+ * allocation unless a trust or block list exceeds 1024 keys.
+ * HEARTH_EINVAL on NULL arguments or an index of another size,
+ * HEARTH_ENOMEM only for such lists. */
 int hearth_select(const hearth_peer *peers, const hearth_peer_obs *obs,
                   size_t n, const hearth_select_req *req,
                   hearth_candidate *out, size_t max_out, size_t *nout,
                   hearth_select_stats *stats);
 
-/* FNV-1a of a model name: models are compared by hash in the hot loop */
+/* A compact copy (64 bytes a peer, against 216 for a hearth_peer and
+ * its hearth_peer_obs) of what the filters and the ranking read, for a
+ * caller that selects many times from one snapshot: a scan of 100,000
+ * offers is bound by memory bandwidth, and this is what keeps it under a
+ * millisecond (docs/selection.md, "Speed"). Peers whose values do not
+ * fit the compact form are read from the arrays instead, so the result
+ * is always the same as without the index. */
+struct hearth_select_index {
+    void *hot;                  /* 64-byte records, one per peer */
+    size_t n;
+    int64_t base;               /* times are kept relative to this */
+};
+
+/* Build for peers[0..n) and obs (may be NULL), around time now.
+ * HEARTH_ENOMEM; ix is empty on failure. */
+int hearth_select_index_build(const hearth_peer *peers,
+                              const hearth_peer_obs *obs, size_t n,
+                              int64_t now, hearth_select_index *ix);
+/* After peers[i] or obs[i] changed: refresh record i. */
+void hearth_select_index_update(hearth_select_index *ix,
+                                const hearth_peer *peers,
+                                const hearth_peer_obs *obs, size_t i);
+void hearth_select_index_free(hearth_select_index *ix);
+
+/* FNV-1a (32-bit) of a model name: models are compared by hash in the
+ * hot loop. Never 0 (0 means "any model" in a request): a name hashing
+ * to 0 gets 1. */
 uint32_t hearth_model_hash(const char *name);
-/* fill a hearth_peer from a parsed offer */
+/* fill a hearth_peer from a parsed offer (models beyond
+ * HEARTH_OFFER_MAX_MODELS cannot exist in an offer) */
 void hearth_peer_from_offer(const hearth_offer *o, hearth_peer *out);
+/* "balanced", "cheapest", "fastest", "least-loaded", "round-robin"
+ * ('_' for '-' also accepted); HEARTH_EINVAL otherwise */
 int hearth_strategy_parse(const char *name, hearth_strategy *out);
 const char *hearth_strategy_name(hearth_strategy s);
 

@@ -49,5 +49,12 @@ int cmd_key(int argc, char **argv);
 int cmd_event(int argc, char **argv);
 int cmd_nip44(int argc, char **argv);
 int cmd_selftest(int argc, char **argv);
+int cmd_relay(int argc, char **argv);
+int cmd_req(int argc, char **argv);
+int cmd_publish(int argc, char **argv);
+int cmd_offer(int argc, char **argv);
+int cmd_hw(int argc, char **argv);
+int cmd_sim(int argc, char **argv);
+int cmd_peers(int argc, char **argv);
 
 #endif

@@ -17,6 +17,13 @@ static const struct {
     {"event", cmd_event, "sign, verify and compute ids of Nostr events"},
     {"nip44", cmd_nip44, "encrypt and decrypt NIP-44 v2 payloads"},
     {"selftest", cmd_selftest, "check the Nostr core and print a fresh identity"},
+    {"relay", cmd_relay, "run a Nostr relay on the local event store"},
+    {"req", cmd_req, "query relays: print matching events once each"},
+    {"publish", cmd_publish, "send events to relays, one OK line per relay"},
+    {"offer", cmd_offer, "show, publish and check this peer's market offers"},
+    {"hw", cmd_hw, "show this machine's CPU, memory, NVIDIA GPUs and tier"},
+    {"sim", cmd_sim, "simulate the market: latency, cost, drops, bad providers"},
+    {"peers", cmd_peers, "rank the providers in the market view, with the reasons"},
 };
 
 static void usage(FILE *f)

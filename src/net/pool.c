@@ -67,6 +67,10 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
     for (size_t i = 0; i < p->nrelays; i++)
         pool_conn_tick(p->relays[i], now);
     pool_pub_tick(p, now);
+    pool_pub_reap(p);
+    pool_sub_reap(p);
+    if (!p->app_busy)
+        pool_sub_drain(p);
     pool_schedule_tick(p, POOL_TICK_MS);
 }
 
@@ -81,11 +85,16 @@ static void drain_cb(lws_sorted_usec_list_t *sul)
     pool_sub_drain(p);
 }
 
+void pool_schedule_drain(hearth_pool *p)
+{
+    /* not inline: the caller may be deep inside its own processing */
+    lws_sul_schedule(p->ctx, 0, &p->drain, drain_cb, 1);
+}
+
 void hearth_pool_resume(hearth_pool *p)
 {
     p->app_busy = 0;
-    /* not inline: the caller may be deep inside its own processing */
-    lws_sul_schedule(p->ctx, 0, &p->drain, drain_cb, 1);
+    pool_schedule_drain(p);
 }
 
 void pool_want_write(struct pool_relay *r)
@@ -110,6 +119,29 @@ static int create_vhost(hearth_pool *p)
     return p->vh ? HEARTH_OK : HEARTH_EIO;
 }
 
+/* zero means "the default" wherever zero would make no sense */
+static void merge_opts(hearth_pool_opts *d, const hearth_pool_opts *o)
+{
+#define TAKE(f) if (o->f) d->f = o->f
+    TAKE(backoff_min_ms);
+    TAKE(backoff_max_ms);
+    TAKE(seen_cap);
+    TAKE(max_in_events);
+    TAKE(max_pub_bytes);
+    TAKE(pub_attempts);
+    TAKE(pub_timeout_ms);
+    TAKE(flood_per_s);
+    TAKE(drop_score);
+    TAKE(cooloff_ms);
+#undef TAKE
+    d->sk = o->sk;
+    d->ca_file = o->ca_file;
+    d->nip11_timeout_ms = o->nip11_timeout_ms;
+    d->resume_margin_s = o->resume_margin_s;
+    d->on_wake = o->on_wake;
+    d->user = o->user;
+}
+
 int hearth_pool_new(hearth_loop *loop, const hearth_pool_opts *opts,
                     hearth_pool **out)
 {
@@ -121,10 +153,9 @@ int hearth_pool_new(hearth_loop *loop, const hearth_pool_opts *opts,
     hearth_pool *p = calloc(1, sizeof *p);
     if (!p)
         return HEARTH_ENOMEM;
+    hearth_pool_opts_default(&p->o);
     if (opts)
-        p->o = *opts;
-    else
-        hearth_pool_opts_default(&p->o);
+        merge_opts(&p->o, opts);
     if (p->o.sk) {
         memcpy(p->sk, p->o.sk, 32);
         p->has_key = 1;
@@ -284,6 +315,7 @@ int hearth_pool_relay_stats(const hearth_pool *p, size_t i,
     out->cooling_ms = r->state == HEARTH_RELAY_COOLING &&
                       r->cooling_until > now ? r->cooling_until - now : 0;
     out->last_error = r->last_error;
+    out->queued = r->inq_len;
     return HEARTH_OK;
 }
 
@@ -307,7 +339,7 @@ static void stats_one_json(const hearth_relay_stats *s, hearth_buf *b)
                     "\"bad_sig\":%llu,\"unmatched\":%llu,"
                     "\"unknown_sub\":%llu,\"floods\":%llu,"
                     "\"oversized\":%llu,\"notices\":%llu,\"paused\":%llu,"
-                    "\"score\":%u,\"drops\":%u,\"cooling_ms\":%lld,"
+                    "\"queued\":%u,\"queued_max\":%u,\"score\":%u,\"drops\":%u,\"cooling_ms\":%lld,"
                     "\"last_error\":",
                     state_name(s->state), s->authenticated ? "true" : "false",
                     s->limits.fetched ? "true" : "false",
@@ -329,7 +361,8 @@ static void stats_one_json(const hearth_relay_stats *s, hearth_buf *b)
                     (unsigned long long)s->floods,
                     (unsigned long long)s->oversized,
                     (unsigned long long)s->notices,
-                    (unsigned long long)s->paused, s->score, s->drops,
+                    (unsigned long long)s->paused, s->queued, s->queued_max,
+                    s->score, s->drops,
                     (long long)s->cooling_ms);
     hearth_buf_addjson(b, s->last_error, strlen(s->last_error));
     hearth_buf_addc(b, '}');

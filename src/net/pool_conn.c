@@ -55,13 +55,31 @@ static void connect_failed(struct pool_relay *r, const char *why)
     went_down(r, r->last_error);
 }
 
+/* Host header: the port only when not the default, IPv6 in brackets */
+void pool_host_header(const struct pool_relay *r, char *out, size_t n)
+{
+    int dflt = r->u.port == (r->u.tls ? 443 : 80);
+    int v6 = strchr(r->u.host, ':') != NULL;
+    if (dflt)
+        snprintf(out, n, v6 ? "[%s]" : "%s", r->u.host);
+    else
+        snprintf(out, n, v6 ? "[%s]:%d" : "%s:%d", r->u.host, r->u.port);
+}
+
+/* A connection can die without a FIN (NAT timeouts, sleeping laptops): a
+ * websocket PING after 30 s of silence, and a hang-up (then reconnect
+ * and resume) when 75 s pass without anything valid from the relay. */
+static const lws_retry_bo_t idle_policy = {
+    .secs_since_valid_ping = 30,
+    .secs_since_valid_hangup = 75,
+};
+
 static void connect_ws(struct pool_relay *r)
 {
     hearth_pool *p = r->pool;
     struct lws_client_connect_info i;
     char host[280];
-    int dflt = r->u.port == (r->u.tls ? 443 : 80);
-    snprintf(host, sizeof host, dflt ? "%s" : "%s:%d", r->u.host, r->u.port);
+    pool_host_header(r, host, sizeof host);
     memset(&i, 0, sizeof i);
     i.context = p->ctx;
     i.vhost = p->vh;
@@ -75,6 +93,7 @@ static void connect_ws(struct pool_relay *r)
     i.alpn = "http/1.1";
     i.userdata = &r->ws_tag;
     i.pwsi = &r->wsi;
+    i.retry_and_idle_policy = &idle_policy;
     r->state = HEARTH_RELAY_CONNECTING;
     r->connect_started = pool_now_ms();
     if (!lws_client_connect_via_info(&i)) {
@@ -149,6 +168,14 @@ void pool_conn_tick(struct pool_relay *r, int64_t now)
         }
         break;
     case HEARTH_RELAY_OPEN:
+        if (r->auth == AUTH_SENT && now - r->auth_sent_at > AUTH_HOLD_MS) {
+            /* sends wait for the answer to AUTH: never forever */
+            pool_relay_error(r, "auth: no answer to our AUTH");
+            r->auth = AUTH_FAILED;
+            pool_sub_after_auth(r, 0);
+            pool_pub_after_auth(r, 0);
+            pool_want_write(r);
+        }
         if (r->auth_hold_until && now >= r->auth_hold_until) {
             r->auth_hold_until = 0;
             pool_want_write(r);
@@ -316,7 +343,10 @@ static void on_receive(struct lws *wsi, struct pool_relay *r, const void *in,
         return;
     if (!r->rx_skip && !hearth_buf_error(&r->rx))
         handle_message(r);
-    hearth_buf_reset(&r->rx);
+    if (r->rx.cap > (1u << 20))
+        hearth_buf_free(&r->rx); /* one big message need not pin memory */
+    else
+        hearth_buf_reset(&r->rx);
     r->rx_skip = 0;
 }
 
@@ -329,6 +359,7 @@ static int next_message(struct pool_relay *r, hearth_buf *out)
 {
     if (r->auth == AUTH_TO_SEND && r->auth_ev) {
         r->auth = AUTH_SENT;
+        r->auth_sent_at = pool_now_ms();
         return hearth_msg_build_auth(r->auth_ev, out) == HEARTH_OK;
     }
     if (r->auth_hold_until || r->auth == AUTH_SENT)
@@ -356,6 +387,8 @@ static int on_writeable(struct lws *wsi, struct pool_relay *r)
     }
     r->st.msgs_out++;
     r->st.bytes_out += n;
+    if (r->tx.cap > (1u << 20))
+        hearth_buf_free(&r->tx); /* lws keeps its own copy of a partial */
     lws_callback_on_writable(wsi); /* more may be due */
     return 0;
 }

@@ -77,6 +77,7 @@ struct pool_inq {
     struct pool_inq *next;
     hearth_sub *sub;
     hearth_event *ev;
+    size_t bytes;                 /* size of its message, for the cap */
 };
 
 /* per (publish, relay) */
@@ -106,9 +107,12 @@ struct pool_pub {
     size_t len;
     int64_t deadline;             /* monotonic ms */
     size_t open;                  /* relays without a final result */
+    int counted;                  /* still in npubs and pub_bytes */
     hearth_pub_cb cb;
     void *user;
-    struct pub_at at[HEARTH_POOL_MAX_RELAYS];
+    size_t cost;                  /* bytes counted in pool->pub_bytes */
+    size_t nat;                   /* relays in the pool when published */
+    struct pub_at at[];           /* one per relay */
 };
 
 /* per (subscription, relay) */
@@ -135,6 +139,7 @@ struct hearth_sub {
     int dead;                     /* unsubscribed; freed when refs drop */
     unsigned refs;                /* queued events pointing here */
     int all_eose;
+    int eose_pending;             /* all EOSE, but events still queued */
     struct sub_at at[HEARTH_POOL_MAX_RELAYS];
 };
 
@@ -167,6 +172,7 @@ struct pool_relay {
     enum auth_state auth;
     hearth_event *auth_ev;
     int64_t auth_hold_until;      /* hold sends for AUTH (auth_required) */
+    int64_t auth_sent_at;
     /* inbound */
     hearth_buf rx;
     int rx_skip;                  /* dropping an oversized message */
@@ -181,6 +187,7 @@ struct pool_relay {
     hearth_buf tx;                /* LWS_PRE + one message */
     struct pub_at *sendq, *sendq_tail;
     struct pub_at *sent;          /* waiting for OK */
+    uint32_t nsent_pubs;
     uint32_t nsent_reqs;          /* subscriptions open at the relay */
     /* misbehaviour */
     uint32_t score;
@@ -219,9 +226,11 @@ void pool_relay_error(struct pool_relay *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void pool_want_write(struct pool_relay *r);
 void pool_schedule_tick(hearth_pool *p, uint32_t ms);
+void pool_schedule_drain(hearth_pool *p);
 void pool_penalize(struct pool_relay *r, uint32_t points, const char *why);
 
 /* pool_conn.c */
+void pool_host_header(const struct pool_relay *r, char *out, size_t n);
 void pool_conn_start(struct pool_relay *r);
 void pool_conn_tick(struct pool_relay *r, int64_t now);
 int pool_conn_callback(struct lws *wsi, enum lws_callback_reasons reason,
@@ -234,6 +243,7 @@ void pool_conn_unpause(struct pool_relay *r, unsigned why);
 /* pool_nip11.c */
 int pool_nip11_start(struct pool_relay *r);
 void pool_nip11_finished(struct pool_relay *r); /* pool_conn.c */
+void pool_host_header(const struct pool_relay *r, char *out, size_t n);
 int pool_nip11_callback(struct lws *wsi, enum lws_callback_reasons reason,
                         struct pool_relay *r, void *in, size_t len);
 
@@ -248,6 +258,7 @@ void pool_sub_on_closed(struct pool_relay *r, const char *subid,
 void pool_sub_after_auth(struct pool_relay *r, int ok);
 void pool_sub_drain(hearth_pool *p);
 void pool_sub_release(hearth_sub *s);
+void pool_sub_reap(hearth_pool *p);
 void pool_sub_free_all(hearth_pool *p);
 void pool_sub_add_relay(hearth_pool *p, struct pool_relay *r);
 
@@ -260,5 +271,6 @@ void pool_pub_on_ok(struct pool_relay *r, const hearth_msg *m);
 void pool_pub_after_auth(struct pool_relay *r, int ok);
 void pool_pub_tick(hearth_pool *p, int64_t now);
 void pool_pub_free_all(hearth_pool *p);
+void pool_pub_reap(hearth_pool *p);
 
 #endif

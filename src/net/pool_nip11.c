@@ -52,8 +52,7 @@ int pool_nip11_start(struct pool_relay *r)
     hearth_pool *p = r->pool;
     struct lws_client_connect_info i;
     char host[280];
-    int dflt = r->u.port == (r->u.tls ? 443 : 80);
-    snprintf(host, sizeof host, dflt ? "%s" : "%s:%d", r->u.host, r->u.port);
+    pool_host_header(r, host, sizeof host);
     memset(&i, 0, sizeof i);
     i.context = p->ctx;
     i.vhost = p->vh;
@@ -126,13 +125,16 @@ int pool_nip11_callback(struct lws *wsi, enum lws_callback_reasons reason,
         closed(wsi, r);
         return 0;
     }
-    /* a fetch abandoned on timeout may still call back until it closes */
-    if (wsi != r->http_wsi || r->pool->freeing)
-        return reason == LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER ? 0 : -1;
+    /* a fetch abandoned on timeout may still call back until it closes;
+     * lws binds the protocol before it fills in http_wsi, so only calls
+     * about the exchange itself are refused */
+    int stale = wsi != r->http_wsi || r->pool->freeing;
     switch (reason) {
     case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
         return add_accept(wsi, in, len) ? -1 : 0;
     case LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP:
+        if (stale)
+            return -1;
         if (lws_http_client_http_response(wsi) != 200) {
             r->nip11_done = 1; /* it answered: no document to wait for */
             pool_relay_error(r, "nip11: HTTP status %u",
@@ -141,8 +143,10 @@ int pool_nip11_callback(struct lws *wsi, enum lws_callback_reasons reason,
         }
         return 0;
     case LWS_CALLBACK_RECEIVE_CLIENT_HTTP:
-        return read_body(wsi);
+        return stale ? -1 : read_body(wsi);
     case LWS_CALLBACK_RECEIVE_CLIENT_HTTP_READ:
+        if (stale)
+            return -1;
         if (r->nip11.len + len > NIP11_MAX_BYTES) {
             r->nip11_done = 1;
             pool_relay_error(r, "nip11: document over %u bytes",
@@ -152,6 +156,8 @@ int pool_nip11_callback(struct lws *wsi, enum lws_callback_reasons reason,
         hearth_buf_add(&r->nip11, in, len);
         return 0;
     case LWS_CALLBACK_COMPLETED_CLIENT_HTTP:
+        if (stale)
+            return -1;
         completed(r);
         r->http_wsi = NULL;
         if (r->state == HEARTH_RELAY_NIP11)

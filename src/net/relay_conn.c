@@ -459,6 +459,9 @@ static void on_req(hearth_relay_conn *c, hearth_msg *m)
     m->filters = NULL;
     m->nfilters = 0;
     clamp_limits(s->filters, s->nfilters, r->o.max_limit);
+    /* read before the query's snapshot: what is committed by now is in
+     * the answer (or beyond its limit), even if its fan-out is pending */
+    s->after_serial = relay_committed_serial(r);
     struct req_ctx q = {c, s};
     r->st.queries++;
     int rc = hearth_store_query(r->store, s->filters, s->nfilters,
@@ -516,6 +519,111 @@ static void on_auth(hearth_relay_conn *c, const hearth_msg *m)
     send_ok(c, ev->id, 1, "");
 }
 
+/* ---- answering what does not parse ---- */
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* p at a '"': the string up to the next '"' if it has no escapes */
+static int plain_string(const char *p, const char *end, hearth_str *out)
+{
+    if (p >= end || *p != '"')
+        return 0;
+    const char *q = ++p;
+    while (q < end && *q != '"' && *q != '\\')
+        q++;
+    if (q >= end || *q != '"')
+        return 0;
+    *out = (hearth_str){p, (size_t)(q - p)};
+    return 1;
+}
+
+/* The type word and what follows it in ["TYPE", ...]; 0 if not so. */
+static int message_head(const char *msg, size_t len, hearth_str *type,
+                        const char **rest)
+{
+    const char *end = msg + len, *p = skip_ws(msg, end);
+    if (p >= end || *p++ != '[')
+        return 0;
+    p = skip_ws(p, end);
+    if (!plain_string(p, end, type))
+        return 0;
+    p = skip_ws(type->p + type->n + 1, end);
+    if (p >= end || *p++ != ',')
+        return 0;
+    *rest = skip_ws(p, end);
+    return 1;
+}
+
+/* The first "id" in key position of an event object: a guess, good enough
+ * to address the OK false of an event that did not parse. */
+static int guess_event_id(const char *start, const char *end, uint8_t id[32])
+{
+    for (const char *p = start + 1; p + 4 < end; p++) {
+        if (memcmp(p, "\"id\"", 4))
+            continue;
+        const char *b = p - 1;
+        while (b > start && (*b == ' ' || *b == '\n' || *b == '\t'))
+            b--;
+        if (*b != '{' && *b != ',')
+            continue;
+        const char *v = skip_ws(p + 4, end);
+        hearth_str s;
+        if (v >= end || *v != ':' || !plain_string(skip_ws(v + 1, end), end, &s))
+            return 0;
+        return s.n == 64 && hearth_hex_decode(s.p, 64, id, 32, 0) == HEARTH_OK;
+    }
+    return 0;
+}
+
+/* NIP-01 wants an OK for every EVENT and a CLOSED for every refused REQ,
+ * and clients wait for them: so a message that fails to parse is answered
+ * that way when its id or subid can be made out, else with a NOTICE. */
+static void refuse_unparsed(hearth_relay_conn *c, const char *msg, size_t len,
+                            const char *why)
+{
+    hearth_str type, sub;
+    const char *rest;
+    uint8_t id[32];
+    char subid[HEARTH_SUBID_MAX * 4 + 1];
+    if (message_head(msg, len, &type, &rest)) {
+        if (type.n == 5 && !memcmp(type.p, "EVENT", 5) &&
+            guess_event_id(rest, msg + len, id)) {
+            c->relay->st.events_refused++;
+            send_ok(c, id, 0, why);
+            return;
+        }
+        if (((type.n == 3 && !memcmp(type.p, "REQ", 3)) ||
+             (type.n == 5 && !memcmp(type.p, "COUNT", 5))) &&
+            plain_string(rest, msg + len, &sub) && sub.n > 0 &&
+            sub.n < sizeof subid && !memchr(sub.p, '\0', sub.n)) {
+            memcpy(subid, sub.p, sub.n);
+            subid[sub.n] = '\0';
+            size_t before = c->out_bytes;
+            send_closed(c, subid, why);
+            if (c->out_bytes != before || c->closing)
+                return; /* else the subid was not valid: fall through */
+        }
+    }
+    relay_send_notice(c, why);
+}
+
+/* The connection is closed: the rest of the message is still coming, and
+ * the next message could only be parsed by guessing where it starts. */
+void relay_conn_too_large(hearth_relay_conn *c, size_t len)
+{
+    hearth_relay *r = c->relay;
+    char notice[96];
+    snprintf(notice, sizeof notice, "invalid: message too large (this relay "
+             "takes at most %zu bytes)", r->o.max_message);
+    relay_log(r, "closing %s: message of %zu+ bytes", c->peer, len);
+    relay_close_after(c, 1009, notice);
+}
+
 int relay_conn_message(hearth_relay_conn *c, const char *msg, size_t len)
 {
     hearth_relay *r = c->relay;
@@ -525,15 +633,11 @@ int relay_conn_message(hearth_relay_conn *c, const char *msg, size_t len)
         return 1;
     r->st.messages++;
     if (len > r->o.max_message) {
-        char notice[96];
-        snprintf(notice, sizeof notice, "invalid: message too large (this "
-                 "relay takes at most %zu bytes)", r->o.max_message);
-        relay_log(r, "closing %s: message of %zu bytes", c->peer, len);
-        relay_close_after(c, 1009, notice);
+        relay_conn_too_large(c, len);
         return 1;
     }
     if (hearth_msg_parse_client(msg, len, &m, &why)) {
-        relay_send_notice(c, why);
+        refuse_unparsed(c, msg, len, why);
         return c->closing;
     }
     switch (m.type) {
@@ -550,7 +654,8 @@ int relay_conn_message(hearth_relay_conn *c, const char *msg, size_t len)
 
 /* ---- results from the pipeline ---- */
 
-static void fanout(hearth_relay *r, const hearth_event *ev)
+/* serial 0: an ephemeral event, never part of a stored answer */
+static void fanout(hearth_relay *r, const hearth_event *ev, uint64_t serial)
 {
     hearth_buf *j = &r->evjson;
     int have = 0;
@@ -559,7 +664,8 @@ static void fanout(hearth_relay *r, const hearth_event *ev)
             continue;
         for (size_t i = 0; i < c->nsubs; i++) {
             struct relay_sub *s = &c->subs[i];
-            if (!hearth_filter_match_any(s->filters, s->nfilters, ev))
+            if ((serial && serial <= s->after_serial) ||
+                !hearth_filter_match_any(s->filters, s->nfilters, ev))
                 continue;
             if (!have) {
                 hearth_buf_reset(j);
@@ -597,7 +703,8 @@ void relay_job_finished(hearth_relay *r, struct relay_job *j)
         send_ok(c, j->ev->id, ok, why ? why : "");
     if (ok && (j->res.status == HEARTH_STORE_STORED ||
                j->res.status == HEARTH_STORE_EPHEMERAL))
-        fanout(r, j->ev);
+        fanout(r, j->ev, j->res.status == HEARTH_STORE_STORED ? j->res.serial
+                                                              : 0);
     relay_job_free(j);
     if (c->dead)
         relay_conn_release(c);

@@ -31,6 +31,8 @@ struct relay_sub {
     char *subid;
     char *subid_json;       /* escaped once: every EVENT for it carries it */
     size_t subid_json_len;
+    uint64_t after_serial;  /* stored events up to this one were in its
+                               answer: not sent again live */
     size_t nfilters;
     hearth_filter **filters;
 };
@@ -115,6 +117,7 @@ struct hearth_relay {
     unsigned nworkers, workers_live;
     int started, stopping, stopped, wake_pending, purge_due;
     uint64_t batches;
+    uint64_t committed_serial;    /* highest serial the writer committed */
     void *sul;                    /* purge timer (lws_sorted_usec_list_t) */
 };
 
@@ -123,6 +126,7 @@ hearth_relay_conn *relay_conn_alloc(hearth_relay *r, struct lws *wsi);
 void relay_conn_gone(hearth_relay_conn *c);       /* socket closed */
 void relay_conn_release(hearth_relay_conn *c);    /* free if unused */
 int relay_conn_message(hearth_relay_conn *c, const char *msg, size_t len);
+void relay_conn_too_large(hearth_relay_conn *c, size_t len);
 int relay_send(hearth_relay_conn *c, const char *msg, size_t len);
 void relay_send_notice(hearth_relay_conn *c, const char *text);
 void relay_close_after(hearth_relay_conn *c, int code, const char *notice);
@@ -139,6 +143,7 @@ void relay_ingest_stop(hearth_relay *r);
 void relay_submit(hearth_relay *r, struct relay_job *j);
 size_t relay_drain(hearth_relay *r);
 void relay_request_purge(hearth_relay *r);
+uint64_t relay_committed_serial(hearth_relay *r);
 void relay_job_free(struct relay_job *j);
 
 /* relay_lws.c */

@@ -1,0 +1,173 @@
+/* Selection latency (docs/benchmarks.md, "Selection and simulator").
+ *
+ *   bench_select [--rounds N] [--json]
+ *
+ * Times hearth_select over synthetic markets of 1,000, 10,000 and 100,000
+ * offers from the simulator's hardware and price model
+ * (hearth_sim_market), for each strategy, in two shapes:
+ *   one-kind  every offer is of the requested kind, which is what
+ *             hearth_view_snapshot(kind) hands to `hearth peers`: the
+ *             worst case, most offers pass the kind check
+ *   mixed     PoW and text-generation offers interleaved (a snapshot of
+ *             all kinds)
+ * and two ways: "plain" over the hearth_peer and hearth_peer_obs arrays
+ * (216 bytes a peer), and "index" with a hearth_select_index (64 bytes a
+ * peer) built once beforehand, as a peer that selects many times from one
+ * snapshot does. Each call is timed on its own (CLOCK_MONOTONIC) after a
+ * warm-up, so p99 includes whatever else the machine was doing; the
+ * thread's CPU time is reported next to it. */
+#include "hearth/select.h"
+#include "hearth/sim.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define NOW 1700000000
+
+static double now_ns(clockid_t id)
+{
+    struct timespec t;
+    clock_gettime(id, &t);
+    return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* n offers of the text-generation kind only, or of both kinds */
+static void market(size_t n, int one_kind, hearth_peer *peers,
+                   hearth_peer_obs *obs)
+{
+    if (!one_kind) {
+        hearth_sim_market(42, n, NOW, peers, obs);
+        return;
+    }
+    size_t have = 0, chunk = 4096;
+    hearth_peer *tmp = malloc(chunk * sizeof *tmp);
+    hearth_peer_obs *tobs = malloc(chunk * sizeof *tobs);
+    for (uint64_t seed = 42; have < n; seed++) {
+        hearth_sim_market(seed, chunk, NOW, tmp, tobs);
+        for (size_t i = 0; i < chunk && have < n; i++)
+            if (tmp[i].job_kind == HEARTH_SIM_KIND_TEXT) {
+                peers[have] = tmp[i];
+                obs[have++] = tobs[i];
+            }
+    }
+    free(tmp);
+    free(tobs);
+}
+
+int main(int argc, char **argv)
+{
+    int rounds = 2000, json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
+            rounds = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else {
+            fprintf(stderr, "usage: bench_select [--rounds N] [--json]\n");
+            return 2;
+        }
+    }
+    static const size_t sizes[] = {1000, 10000, 100000};
+    static const hearth_strategy strats[] = {
+        HEARTH_STRATEGY_BALANCED, HEARTH_STRATEGY_CHEAPEST,
+        HEARTH_STRATEGY_FASTEST, HEARTH_STRATEGY_LEAST_LOADED,
+        HEARTH_STRATEGY_ROUND_ROBIN};
+    double *t = malloc((size_t)rounds * sizeof *t);
+    hearth_peer *peers = malloc(100000 * sizeof *peers);
+    hearth_peer_obs *obs = malloc(100000 * sizeof *obs);
+    if (!t || !peers || !obs)
+        return 1;
+    double *cpu = malloc((size_t)rounds * sizeof *cpu);
+    if (!cpu)
+        return 1;
+    if (json)
+        printf("[");
+    else
+        printf("%-8s %6s %-12s %-5s %8s %8s %8s %8s %8s\n", "shape",
+               "offers", "strategy", "mode", "p50 us", "p99 us", "max us",
+               "cpu p99", "eligible");
+    int first = 1;
+    for (int shape = 0; shape < 2; shape++) {
+        for (size_t si = 0; si < 3; si++) {
+            size_t n = sizes[si];
+            market(n, shape == 0, peers, obs);
+            hearth_select_index ix;
+            double b0 = now_ns(CLOCK_MONOTONIC);
+            if (hearth_select_index_build(peers, obs, n, NOW, &ix))
+                return 1;
+            double build_us = (now_ns(CLOCK_MONOTONIC) - b0) / 1e3;
+            for (size_t k = 0; k < sizeof strats / sizeof *strats; k++)
+            for (int mode = 0; mode < 2; mode++) {
+                hearth_select_req req;
+                memset(&req, 0, sizeof req);
+                req.job_kind = HEARTH_SIM_KIND_TEXT;
+                req.model_hash = hearth_model_hash(hearth_sim_models[0]);
+                req.rails = HEARTH_RAIL_LIGHTNING;
+                req.usage = (hearth_usage){.jobs = 1, .tokens_in = 600,
+                                           .tokens_out = 250};
+                req.max_price_msat = 400;
+                req.strategy = strats[k];
+                req.top_n = 3;
+                req.now = NOW;
+                req.index = mode ? &ix : NULL;
+                hearth_candidate out[10];
+                hearth_select_stats st;
+                size_t nout = 0;
+                int reps = rounds;
+                for (int r = -reps / 10; r < reps; r++) {
+                    req.seed = (uint64_t)r;
+                    double c0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
+                    double t0 = now_ns(CLOCK_MONOTONIC);
+                    hearth_select(peers, obs, n, &req, out, 10, &nout, &st);
+                    double dt = now_ns(CLOCK_MONOTONIC) - t0;
+                    double dc = now_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
+                    if (r >= 0) {
+                        t[r] = dt;
+                        cpu[r] = dc;
+                    }
+                }
+                qsort(t, (size_t)reps, sizeof *t, cmp_double);
+                qsort(cpu, (size_t)reps, sizeof *cpu, cmp_double);
+                double p50 = t[reps / 2], p99 = t[reps * 99 / 100],
+                       mx = t[reps - 1], c99 = cpu[reps * 99 / 100];
+                const char *sh = shape == 0 ? "one-kind" : "mixed";
+                const char *md = mode ? "index" : "plain";
+                if (json)
+                    printf("%s{\"shape\":\"%s\",\"offers\":%zu,"
+                           "\"strategy\":\"%s\",\"mode\":\"%s\","
+                           "\"eligible\":%zu,\"p50_us\":%.1f,"
+                           "\"p99_us\":%.1f,\"max_us\":%.1f,"
+                           "\"cpu_p99_us\":%.1f,\"index_build_us\":%.1f}",
+                           first ? "" : ",", sh, n,
+                           hearth_strategy_name(strats[k]), md, st.eligible,
+                           p50 / 1e3, p99 / 1e3, mx / 1e3, c99 / 1e3,
+                           build_us);
+                else
+                    printf("%-8s %6zu %-12s %-5s %8.1f %8.1f %8.1f %8.1f "
+                           "%8zu\n", sh, n, hearth_strategy_name(strats[k]),
+                           md, p50 / 1e3, p99 / 1e3, mx / 1e3, c99 / 1e3,
+                           st.eligible);
+                first = 0;
+            }
+            if (!json)
+                printf("%-8s %6zu index built in %.0f us\n", "", n,
+                       build_us);
+            hearth_select_index_free(&ix);
+        }
+    }
+    if (json)
+        printf("]\n");
+    free(t);
+    free(cpu);
+    free(peers);
+    free(obs);
+    return 0;
+}
