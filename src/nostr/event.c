@@ -87,7 +87,7 @@ int hearth_event_hex_decode(const char *s, size_t len, uint8_t *out, size_t n)
         int hi = hexdigit[(unsigned char)s[2 * i]] - 1;
         int lo = hexdigit[(unsigned char)s[2 * i + 1]] - 1;
         bad |= hi | lo; /* -1 sets the sign bit */
-        out[i] = (uint8_t)(hi << 4 | lo);
+        out[i] = (uint8_t)((unsigned)hi << 4 | (unsigned)lo);
     }
     return bad < 0 ? HEARTH_EINVAL : HEARTH_OK;
 }
