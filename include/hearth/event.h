@@ -93,6 +93,12 @@ int hearth_event_to_json(const hearth_event *ev, hearth_buf *out);
  * check the BIP-340 signature over the recomputed id. HEARTH_OK,
  * HEARTH_EBADID or HEARTH_EBADSIG (with *why set). */
 int hearth_event_verify(const hearth_event *ev, const char **why);
+/* The same checks and results, the public key parsed through v's cache
+ * (hearth/keys.h; v NULL: as hearth_event_verify). v belongs to the
+ * calling thread. */
+struct hearth_verifier;
+int hearth_event_verify_with(struct hearth_verifier *v,
+                             const hearth_event *ev, const char **why);
 
 /* Set pubkey from sk, compute the id, sign it (with fresh aux randomness). */
 int hearth_event_sign(hearth_event *ev, const uint8_t sk[32]);

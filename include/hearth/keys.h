@@ -21,6 +21,23 @@ int hearth_schnorr_sign(const uint8_t sk[32], const uint8_t *msg,
 int hearth_schnorr_verify(const uint8_t pk[32], const uint8_t *msg,
                           size_t msglen, const uint8_t sig[64]);
 
+/* A verifier: libsecp256k1's parsed form of recently seen x-only public
+ * keys (a small direct-mapped cache keyed by the 32 key bytes), so that an
+ * author's repeated events skip the square root that parsing costs. One
+ * per thread: not safe to share. Only keys that parsed are kept, so a
+ * result never differs from hearth_schnorr_verify's. */
+typedef struct hearth_verifier hearth_verifier;
+/* NULL on out of memory */
+hearth_verifier *hearth_verifier_new(void);
+void hearth_verifier_free(hearth_verifier *v);
+/* hearth_schnorr_verify through v's cache (v NULL: no cache) */
+int hearth_verifier_schnorr(hearth_verifier *v, const uint8_t pk[32],
+                            const uint8_t *msg, size_t msglen,
+                            const uint8_t sig[64]);
+/* cache counters since hearth_verifier_new (tests, diagnostics) */
+void hearth_verifier_stats(const hearth_verifier *v, uint64_t *hits,
+                           uint64_t *misses);
+
 /* Parse a secret key given as an nsec, 64 hex characters, or the path of a
  * key file holding either (files must not be readable by group/others:
  * HEARTH_EPERM). *why names the fix on failure. */

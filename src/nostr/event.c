@@ -424,9 +424,20 @@ int hearth_event_to_json(const hearth_event *ev, hearth_buf *out)
         hearth_buf_addhex(out, ev->pubkey, 32);
         hearth_buf_adds(out, "\",");
     }
-    if (ev->has & HEARTH_EV_HAS_CREATED_AT)
-        hearth_buf_addf(out, "\"created_at\":%lld,", (long long)ev->created_at);
-    hearth_buf_addf(out, "\"kind\":%u,\"tags\":", ev->kind);
+    /* no printf: the store builds this for every event it writes */
+    if (ev->has & HEARTH_EV_HAS_CREATED_AT) {
+        hearth_buf_adds(out, "\"created_at\":");
+        if (ev->created_at < 0) {
+            hearth_buf_addc(out, '-');
+            add_uint(out, 0 - (uint64_t)ev->created_at);
+        } else {
+            add_uint(out, (uint64_t)ev->created_at);
+        }
+        hearth_buf_addc(out, ',');
+    }
+    hearth_buf_adds(out, "\"kind\":");
+    add_uint(out, ev->kind);
+    hearth_buf_adds(out, ",\"tags\":");
     add_tags_json(ev, out);
     hearth_buf_adds(out, ",\"content\":");
     hearth_buf_addjson(out, ev->content.p, ev->content.n);
@@ -439,6 +450,12 @@ int hearth_event_to_json(const hearth_event *ev, hearth_buf *out)
 }
 
 int hearth_event_verify(const hearth_event *ev, const char **why)
+{
+    return hearth_event_verify_with(NULL, ev, why);
+}
+
+int hearth_event_verify_with(hearth_verifier *v, const hearth_event *ev,
+                             const char **why)
 {
     const char *dummy;
     uint8_t id[32];
@@ -455,7 +472,7 @@ int hearth_event_verify(const hearth_event *ev, const char **why)
     if (memcmp(id, ev->id, 32) != 0)
         FAIL(HEARTH_EBADID, "invalid: event id does not match its content");
     /* the signature is checked against the recomputed id, never the claim */
-    if (hearth_schnorr_verify(ev->pubkey, id, 32, ev->sig))
+    if (hearth_verifier_schnorr(v, ev->pubkey, id, 32, ev->sig))
         FAIL(HEARTH_EBADSIG, "invalid: bad signature");
     return HEARTH_OK;
 }
