@@ -1,6 +1,7 @@
 /* Selection latency (docs/benchmarks.md, "Selection and simulator").
  *
- *   bench_select [--rounds N] [--json]
+ *   bench_select [--rounds N] [--min-offers N] [--json]
+ *   bench_select --sim [--providers N] [--jobs N]
  *
  * Times hearth_select over synthetic markets of 1,000, 10,000 and 100,000
  * offers from the simulator's hardware and price model
@@ -15,7 +16,10 @@
  * peer) built once beforehand, as a peer that selects many times from one
  * snapshot does. Each call is timed on its own (CLOCK_MONOTONIC) after a
  * warm-up, so p99 includes whatever else the machine was doing; the
- * thread's CPU time is reported next to it. */
+ * thread's CPU time is reported next to it.
+ *
+ * --sim times the simulator instead (hearth_sim_run with the defaults of
+ * `hearth sim`, 10,000 providers and 1,000,000 jobs unless told). */
 #include "hearth/select.h"
 #include "hearth/sim.h"
 
@@ -62,19 +66,59 @@ static void market(size_t n, int one_kind, hearth_peer *peers,
     free(tobs);
 }
 
+static int bench_sim(size_t providers, size_t jobs)
+{
+    hearth_sim_config c;
+    hearth_sim_result r;
+    hearth_sim_defaults(&c);
+    c.providers = providers;
+    c.jobs = jobs;
+    double t0 = now_ns(CLOCK_MONOTONIC), c0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+    int rc = hearth_sim_run(&c, &r);
+    double wall = (now_ns(CLOCK_MONOTONIC) - t0) / 1e9;
+    double cpu = (now_ns(CLOCK_PROCESS_CPUTIME_ID) - c0) / 1e9;
+    if (rc) {
+        fprintf(stderr, "bench_select: simulation failed (%d)\n", rc);
+        return 1;
+    }
+    printf("sim %zu providers x %zu jobs: %.2f s wall, %.2f s CPU; "
+           "%llu selections over %.0f offers each, %.2f us each on "
+           "average (all of the run / selections)\n",
+           providers, jobs, wall, cpu, (unsigned long long)r.select_calls,
+           (double)r.peer_visits / (double)r.select_calls,
+           cpu * 1e6 / (double)r.select_calls);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    int rounds = 2000, json = 0;
+    int rounds = 2000, json = 0, sim = 0;
+    size_t providers = 10000, jobs = 1000000, min_offers = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
             rounds = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--json"))
             json = 1;
+        else if (!strcmp(argv[i], "--min-offers") && i + 1 < argc)
+            min_offers = (size_t)atol(argv[++i]);
+        else if (!strcmp(argv[i], "--sim"))
+            sim = 1;
+        else if (!strcmp(argv[i], "--providers") && i + 1 < argc)
+            providers = (size_t)atol(argv[++i]);
+        else if (!strcmp(argv[i], "--jobs") && i + 1 < argc)
+            jobs = (size_t)atol(argv[++i]);
         else {
-            fprintf(stderr, "usage: bench_select [--rounds N] [--json]\n");
+            fprintf(stderr, "usage: bench_select [--rounds N] "
+                            "[--min-offers N] [--json]\n"
+                            "       bench_select --sim [--providers N] "
+                            "[--jobs N]\n");
             return 2;
         }
     }
+    if (sim)
+        return bench_sim(providers, jobs);
+    if (rounds < 10)
+        rounds = 10;
     static const size_t sizes[] = {1000, 10000, 100000};
     static const hearth_strategy strats[] = {
         HEARTH_STRATEGY_BALANCED, HEARTH_STRATEGY_CHEAPEST,
@@ -98,6 +142,8 @@ int main(int argc, char **argv)
     for (int shape = 0; shape < 2; shape++) {
         for (size_t si = 0; si < 3; si++) {
             size_t n = sizes[si];
+            if (n < min_offers)
+                continue;
             market(n, shape == 0, peers, obs);
             hearth_select_index ix;
             double b0 = now_ns(CLOCK_MONOTONIC);

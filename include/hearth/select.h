@@ -66,7 +66,7 @@ typedef struct hearth_select_req {
     uint64_t seed;              /* randomisation and round-robin position */
     int64_t now;
     /* optional: a hearth_select_index of these peers and obs, kept in
-     * step; same result, a quarter of the memory traffic. NULL: none. */
+     * step; same result, a third of the memory traffic. NULL: none. */
     const hearth_select_index *index;
 } hearth_select_req;
 
@@ -124,7 +124,9 @@ typedef struct hearth_select_stats {
  * Round-robin: the eligible peers in array order, starting at eligible
  * number seed mod eligible (so seeds 0, 1, 2, ... visit each in turn);
  * top_n is ignored. One pass over the peers (two for round-robin), no
- * allocation unless a trust or block list exceeds 1024 keys.
+ * allocation unless a trust or block list exceeds 1024 keys; with
+ * req->index the pass reads the index and touches the arrays only for
+ * the few peers that could rank.
  * HEARTH_EINVAL on NULL arguments or an index of another size,
  * HEARTH_ENOMEM only for such lists. */
 int hearth_select(const hearth_peer *peers, const hearth_peer_obs *obs,
@@ -132,21 +134,24 @@ int hearth_select(const hearth_peer *peers, const hearth_peer_obs *obs,
                   hearth_candidate *out, size_t max_out, size_t *nout,
                   hearth_select_stats *stats);
 
-/* A compact copy (64 bytes a peer, against 216 for a hearth_peer and
+/* A compact copy (72 bytes a peer, against 224 for a hearth_peer and
  * its hearth_peer_obs) of what the filters and the ranking read, for a
  * caller that selects many times from one snapshot: a scan of 100,000
- * offers is bound by memory bandwidth, and this is what keeps it under a
- * millisecond (docs/selection.md, "Speed"). Peers whose values do not
- * fit the compact form are read from the arrays instead, so the result
- * is always the same as without the index. */
+ * offers is bound by memory bandwidth, and this cuts the bytes by three
+ * and lets the filters run as vector code (docs/selection.md, "Speed").
+ * Peers whose values do not fit the compact form are read from the
+ * arrays instead, so the result is always the same as without it. A
+ * request whose now is more than 34 years from the index's base (the
+ * 32-bit times) simply does not use it. */
 struct hearth_select_index {
-    void *hot;                  /* 64-byte records, one per peer */
+    void *hot;                  /* blocks of 64 peers, 18 fields each */
     size_t n;
     int64_t base;               /* times are kept relative to this */
 };
 
-/* Build for peers[0..n) and obs (may be NULL), around time now.
- * HEARTH_ENOMEM; ix is empty on failure. */
+/* Build for peers[0..n) and obs (may be NULL), around time now (one
+ * allocation, 72 bytes a peer). HEARTH_EINVAL, HEARTH_ENOMEM; ix is empty
+ * on failure. */
 int hearth_select_index_build(const hearth_peer *peers,
                               const hearth_peer_obs *obs, size_t n,
                               int64_t now, hearth_select_index *ix);

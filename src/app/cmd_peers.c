@@ -41,8 +41,9 @@ static const char usage_text[] =
 "  --explain         the parts of each score and of each latency\n"
 "  --json            one JSON object instead of the table\n"
 "  --now UNIX        rank as of this time (default: now)\n"
-"  --data DIR        the market view (default $XDG_DATA_HOME/hearth/view,\n"
-"                    i.e. ~/.local/share/hearth/view)\n";
+"  --data DIR        the market view, as 'hearth market sync' keeps it\n"
+"                    (default $XDG_DATA_HOME/hearth/view, i.e.\n"
+"                    ~/.local/share/hearth/view)\n";
 
 /* The market view is read through this one function, so a test or
  * another source of offers can stand in for LMDB. */
@@ -457,8 +458,8 @@ int cmd_peers(int argc, char **argv)
     }
     struct stat sb;
     if (stat(q.data, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-        cli_error("no market view in %s (a running peer fills it; or pass "
-                  "--data DIR)", q.data);
+        cli_error("no market view in %s: fill one with 'hearth market sync "
+                  "--relay URL', or pass --data DIR", q.data);
         return CLI_ERROR;
     }
     hearth_view *v = NULL;

@@ -371,6 +371,25 @@ static void test_strategies(void)
     CHECK(c->part.reputation == 0.0);                       /* 0.5 + 0.5 */
     CHECK(c->rtt_ms == 250.0);                              /* unknown */
 
+    /* prices past 2^53 msat are still ordered exactly */
+    hearth_peer big[3];
+    plain_peer(&big[0], 0, 50, 2);
+    plain_peer(&big[1], 0, 50, 2);
+    plain_peer(&big[2], 0, 50, 2);
+    big[0].price.per_job = ((uint64_t)1 << 60) + 1;
+    big[1].price.per_job = (uint64_t)1 << 60;
+    big[2].price.per_job = ((uint64_t)1 << 60) + 2;
+    base_req(&r, HEARTH_STRATEGY_CHEAPEST);
+    for (int mode = 0; mode < 2; mode++) {
+        hearth_select_index bix;
+        CHECK(hearth_select_index_build(big, NULL, 3, NOW, &bix) == 0);
+        r.index = mode ? &bix : NULL;
+        CHECK(hearth_select(big, NULL, 3, &r, out, 1, &n, NULL) == 0);
+        CHECK(n == 1 && out[0].index == 1);
+        hearth_select_index_free(&bix);
+    }
+    r.index = NULL;
+
     /* the run time follows the benchmark: 500 tokens at 20/s = 25 s */
     base_req(&r, HEARTH_STRATEGY_CHEAPEST);
     CHECK(hearth_select(p, NULL, 5, &r, out, 1, &n, NULL) == 0);
