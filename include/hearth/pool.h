@@ -15,7 +15,7 @@
  * sends is parsed strictly, its id recomputed, its signature verified and
  * its fields matched against the subscription's filters first. Relays that
  * send garbage, forgeries or floods collect a misbehaviour score and are
- * dropped for a cooling-off period (see hearth_relay_stats). */
+ * dropped for a cooling-off period (see hearth_pool_relay_info). */
 #ifndef HEARTH_POOL_H
 #define HEARTH_POOL_H
 
@@ -183,7 +183,7 @@ typedef struct hearth_relay_limits {
  * wrong type count as absent. HEARTH_EINVAL if it is not a JSON object. */
 int hearth_nip11_parse(const char *json, size_t len, hearth_relay_limits *out);
 
-typedef struct hearth_relay_stats {
+typedef struct hearth_pool_relay_info {
     const char *url;
     enum hearth_relay_state state;
     hearth_relay_limits limits;
@@ -200,11 +200,11 @@ typedef struct hearth_relay_stats {
     uint32_t drops;             /* times dropped for misbehaviour */
     int64_t cooling_ms;         /* ms of cooling-off left, 0 if none */
     const char *last_error;     /* "" if none */
-} hearth_relay_stats;
+} hearth_pool_relay_info;
 
 /* Stats of relay i (pointers stay valid until the next pool call). */
 int hearth_pool_relay_stats(const hearth_pool *p, size_t i,
-                            hearth_relay_stats *out);
+                            hearth_pool_relay_info *out);
 /* All relays' stats as a JSON array (appended to out). */
 int hearth_pool_stats_json(const hearth_pool *p, hearth_buf *out);
 

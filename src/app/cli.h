@@ -56,5 +56,6 @@ int cmd_offer(int argc, char **argv);
 int cmd_hw(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
 int cmd_peers(int argc, char **argv);
+int cmd_market(int argc, char **argv);
 
 #endif

@@ -11,17 +11,20 @@
 #include "hearth/hex.h"
 #include "hearth/hw.h"
 #include "hearth/keys.h"
+#include "hearth/keeper.h"
 #include "hearth/kinds.h"
 #include "hearth/nip13.h"
 #include "hearth/offer.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define MAX_KINDS 16
 #define MAX_POW 40   /* CPU mining past this takes days */
+#define MAX_REFRESH 86400
 
 struct offer_cli {
     struct pool_cli c;          /* publish: relays, key, timeout, --json */
@@ -37,6 +40,7 @@ struct offer_cli {
     long long gpus, vram, cpu;  /* -1: not given */
     int no_gpu, no_detect;
     long long ttl;
+    int ttl_set;
     int announce;
     const char *name;
     int pow;
@@ -45,12 +49,19 @@ struct offer_cli {
     size_t pending;
     unsigned long ok, bad;
     hearth_buf out;
+    hearth_offer offers[MAX_KINDS];   /* what build_all built */
+    size_t noffers;
+    /* publish --keep */
+    int keep;
+    long long refresh;          /* seconds; 0: $HEARTH_OFFER_REFRESH or 600 */
+    hearth_keeper *keeper;
+    int stopping, stop_ok;
 };
 
 static const char offer_help[] =
     "usage: hearth offer show [options]\n"
     "       hearth offer publish --relay URL [--relay URL...] [--key SPEC]\n"
-    "                            [--pow N] [options]\n"
+    "                            [--pow N] [--keep [--refresh S]] [options]\n"
     "       hearth offer check [--json] < offers.jsonl\n"
     "\n"
     "show prints the offers (kind 31907, docs/protocol.md \"Offer\") this\n"
@@ -92,7 +103,19 @@ static const char offer_help[] =
     "                      twice the 10-minute refresh; at most 86400)\n"
     "  --announce          also a NIP-89 announcement (kind 31990) with a k\n"
     "                      tag per job kind, named by --name (default hearth)\n"
-    "  --json              JSON lines\n";
+    "  --json              JSON lines\n"
+    "\n"
+    "publish --keep (or --follow) keeps running: it publishes the offers at\n"
+    "once, again every --refresh seconds (default $HEARTH_OFFER_REFRESH, else\n"
+    "600) with a fresh created_at, again at once on SIGHUP (until the daemon\n"
+    "exists, this is how to say 'capacity or prices changed'), and on\n"
+    "SIGINT/SIGTERM withdraws them with a NIP-09 deletion (kind 5, an a tag\n"
+    "per offer, k 31907) and exits once every relay answered it, or after 5\n"
+    "seconds (exit status 1 if not every relay took it; a second signal\n"
+    "exits at once). Deletions print as '5:deletion <id> <relay> ...'.\n"
+    "  --keep, --follow    keep the offers alive until stopped\n"
+    "  --refresh S         seconds between refreshes (1-86400); --ttl then\n"
+    "                      defaults to twice this\n";
 
 static int value_of(int argc, char **argv, int *i, const char *name,
                     const char **out)
@@ -218,6 +241,15 @@ static int numeric_opt(struct offer_cli *q, const char *name, const char *v)
             return -1;
         }
         q->ttl = (long long)x;
+        q->ttl_set = 1;
+    } else if (!strcmp(name, "--refresh")) {
+        if (num(name, v, MAX_REFRESH, &x))
+            return -1;
+        if (x < 1) {
+            cli_error("--refresh: 1 to %d seconds", MAX_REFRESH);
+            return -1;
+        }
+        q->refresh = (long long)x;
     } else if (!strcmp(name, "--pow")) {
         if (num(name, v, MAX_POW, &x))
             return -1;
@@ -231,7 +263,8 @@ static int numeric_opt(struct offer_cli *q, const char *name, const char *v)
 static const char *const numeric_names[] = {
     "--price-job", "--price-mtok-in", "--price-mtok-out", "--price-gpu-s",
     "--price-mhash", "--kind", "--capacity", "--credit", "--bench-mhash",
-    "--bench-tokens", "--gpus", "--vram", "--cpu", "--ttl", "--pow"
+    "--bench-tokens", "--gpus", "--vram", "--cpu", "--ttl", "--pow",
+    "--refresh"
 };
 
 static int string_opt(struct offer_cli *q, const char *name, const char *v)
@@ -298,6 +331,8 @@ static int offer_opt(struct offer_cli *q, int argc, char **argv, int *i)
         return q->no_detect = 1;
     if (!strcmp(a, "--announce"))
         return q->announce = 1;
+    if (!strcmp(a, "--keep") || !strcmp(a, "--follow"))
+        return q->keep = 1;
     for (size_t k = 0; k < sizeof numeric_names / sizeof *numeric_names; k++)
         if ((r = value_of(argc, argv, i, numeric_names[k], &v)) != 0)
             return r < 0 ? -1 : numeric_opt(q, numeric_names[k], v);
@@ -412,7 +447,7 @@ static int inboxes(struct offer_cli *q)
 static int build_all(struct offer_cli *q, int64_t now, hearth_event **evs,
                      size_t *n)
 {
-    hearth_offer offers[MAX_KINDS];
+    hearth_offer *offers = q->offers;
     *n = 0;
     if (hardware(q) || inboxes(q))
         return CLI_USAGE;
@@ -442,6 +477,7 @@ static int build_all(struct offer_cli *q, int64_t now, hearth_event **evs,
             cli_error("out of memory");
             return CLI_ERROR;
         }
+        q->noffers = i + 1;
     }
     if (q->announce &&
         hearth_offer_announcement(offers, q->nkinds, q->name, now,
@@ -539,6 +575,8 @@ static void print_result(struct offer_cli *q, const hearth_event *ev,
     char id[65];
     hearth_str d = hearth_event_d(ev);
     hearth_buf *b = &q->out;
+    if (ev->kind == HEARTH_KIND_DELETION)
+        d = (hearth_str){"deletion", 8};
     hearth_hex_encode(ev->id, 32, id);
     hearth_buf_reset(b);
     if (q->json) {
@@ -623,6 +661,143 @@ static int publish_all(struct offer_cli *q, hearth_event **evs, size_t n)
     return q->bad || q->pending || dropped ? CLI_FAIL : CLI_OK;
 }
 
+/* ---- publish --keep ---- */
+
+/* Signals only set these and wake the loop; the loop thread acts on
+ * them (keep_wake), since the pool must not be touched from a handler. */
+static volatile sig_atomic_t keep_term, keep_hup;
+static hearth_loop *keep_loop;
+
+static void keep_signal(int sig)
+{
+    if (sig == SIGHUP) {
+        keep_hup = 1;
+    } else if (keep_term) {
+        hearth_loop_stop(keep_loop); /* asked twice: do not wait */
+        return;
+    } else {
+        keep_term = 1;
+    }
+    hearth_loop_wake(keep_loop);
+}
+
+static void keep_wake(void *user)
+{
+    struct offer_cli *q = user;
+    if (keep_term && !q->stopping) {
+        q->stopping = 1;
+        fprintf(stderr, "hearth: withdrawing the offers\n");
+        hearth_keeper_stop(q->keeper);
+    } else if (keep_hup && !q->stopping) {
+        keep_hup = 0;
+        fprintf(stderr, "hearth: publishing the offers again (SIGHUP)\n");
+        if (hearth_keeper_publish(q->keeper))
+            cli_error("could not publish the offers again");
+    }
+}
+
+static void keep_result(hearth_keeper *k, const hearth_event *ev,
+                        const char *relay, enum hearth_pub_result r,
+                        const char *msg, void *user)
+{
+    struct offer_cli *q = user;
+    (void)k;
+    if (r == HEARTH_PUB_OK)
+        q->ok++;
+    else
+        q->bad++;
+    print_result(q, ev, relay, r, msg);
+}
+
+static void keep_stopped(hearth_keeper *k, int all_ok, void *user)
+{
+    struct offer_cli *q = user;
+    (void)k;
+    q->stop_ok = all_ok;
+    if (!all_ok)
+        cli_error("the deletion did not reach every relay in time; the "
+                  "offers expire by themselves within their ttl");
+    hearth_loop_stop(q->c.loop);
+}
+
+static void keep_announce_result(const uint8_t id[32], const char *relay,
+                                 enum hearth_pub_result r, const char *msg,
+                                 void *user)
+{
+    struct pub_ctx *x = user;
+    (void)id;
+    keep_result(NULL, x->ev, relay, r, msg, x->q);
+}
+
+/* refresh interval: --refresh, else $HEARTH_OFFER_REFRESH, else 600 s */
+static int keep_refresh(struct offer_cli *q)
+{
+    const char *env = getenv("HEARTH_OFFER_REFRESH");
+    unsigned long long x;
+    if (q->refresh)
+        return 0;
+    q->refresh = HEARTH_OFFER_REFRESH_S;
+    if (!env || !*env)
+        return 0;
+    if (num("HEARTH_OFFER_REFRESH", env, MAX_REFRESH, &x) || x < 1)
+        return -1;
+    q->refresh = (long long)x;
+    return 0;
+}
+
+/* ann: the signed NIP-89 announcement, or NULL */
+static int keep_run(struct offer_cli *q, const hearth_event *ann)
+{
+    hearth_pool_opts o;
+    hearth_keeper_opts ko;
+    struct pub_ctx ctx = {q, ann};
+    hearth_pool_opts_default(&o);
+    if (q->c.has_timeout && q->c.timeout > 0)
+        o.pub_timeout_ms = (uint32_t)(q->c.timeout * 1000);
+    o.on_wake = keep_wake;
+    o.user = q;
+    int rc = pool_cli_open(&q->c, &o);
+    if (rc)
+        return rc;
+    keep_loop = q->c.loop;
+    keep_term = keep_hup = 0;
+    signal(SIGINT, keep_signal);
+    signal(SIGTERM, keep_signal);
+    signal(SIGHUP, keep_signal);
+    hearth_keeper_opts_default(&ko);
+    ko.refresh_s = (uint32_t)q->refresh;
+    ko.ttl_s = q->ttl_set ? (uint32_t)q->ttl : 0;
+    ko.pow_bits = q->pow;
+    ko.on_result = keep_result;
+    ko.on_stopped = keep_stopped;
+    ko.user = q;
+    if (hearth_keeper_new(q->c.loop, q->c.pool, q->c.sk, q->offers,
+                          q->noffers, &ko, &q->keeper)) {
+        cli_error("could not set up the offers");
+        return CLI_ERROR;
+    }
+    if (ann && hearth_pool_publish(q->c.pool, ann, keep_announce_result,
+                                   &ctx)) {
+        cli_error("could not send the announcement to the pool");
+        return CLI_ERROR;
+    }
+    if (hearth_keeper_start(q->keeper)) {
+        cli_error("could not publish the offers");
+        return CLI_ERROR;
+    }
+    fprintf(stderr, "hearth: keeping %zu offers alive: refresh every %lld "
+            "s; SIGHUP publishes again, SIGINT/SIGTERM withdraws them\n",
+            q->noffers, q->refresh);
+    rc = hearth_loop_run(q->c.loop);
+    signal(SIGHUP, SIG_DFL);
+    if (rc) {
+        cli_error("event loop failed");
+        return CLI_ERROR;
+    }
+    int dropped = pool_cli_report(&q->c);
+    return q->stop_ok && !dropped ? CLI_OK : CLI_FAIL;
+}
+
 static int publish_run(int argc, char **argv)
 {
     struct offer_cli *q = malloc(sizeof *q);
@@ -646,6 +821,27 @@ static int publish_run(int argc, char **argv)
                   "create one with "
                   "'hearth key new --out ~/.config/hearth/key'");
         rc = CLI_ERROR;
+    } else if (rc == CLI_OK && q->refresh && !q->keep) {
+        cli_error("--refresh only means something with --keep");
+        rc = CLI_USAGE;
+    } else if (rc == CLI_OK && q->keep && keep_refresh(q)) {
+        cli_error("$HEARTH_OFFER_REFRESH wants seconds, 1-%d", MAX_REFRESH);
+        rc = CLI_USAGE;
+    } else if (rc == CLI_OK && q->keep) {
+        if (q->ttl_set && q->ttl <= q->refresh)
+            fprintf(stderr, "hearth: note: --ttl %lld is not longer than the "
+                    "refresh (%lld s): the offers lapse between refreshes\n",
+                    q->ttl, q->refresh);
+        /* the keeper builds and signs each refresh itself; only the
+         * announcement is signed here */
+        rc = build_all(q, (int64_t)time(NULL), evs, &n);
+        const hearth_event *ann = q->announce && n ? evs[n - 1] : NULL;
+        if (rc == CLI_OK && ann && hearth_event_sign(evs[n - 1], q->c.sk)) {
+            cli_error("signing failed");
+            rc = CLI_ERROR;
+        }
+        if (rc == CLI_OK)
+            rc = keep_run(q, ann);
     } else if (rc == CLI_OK) {
         rc = build_all(q, (int64_t)time(NULL), evs, &n);
         if (rc == CLI_OK && sign_all(q, evs, n)) {
@@ -655,7 +851,10 @@ static int publish_run(int argc, char **argv)
         if (rc == CLI_OK)
             rc = publish_all(q, evs, n);
     }
+    /* the pool first: the keeper's publishes cannot be cancelled, and
+     * once the pool is gone no callback can reach the keeper */
     pool_cli_close(&q->c);
+    hearth_keeper_free(q->keeper);
     free_all(evs, n);
     hearth_buf_free(&q->out);
     free(q);

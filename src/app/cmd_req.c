@@ -165,7 +165,7 @@ static int report(struct req *q, hearth_sub *s)
         fprintf(stderr, "hearth: timed out looking up the outbox relays\n");
         return 1;
     }
-    hearth_relay_stats st;
+    hearth_pool_relay_info st;
     for (size_t i = 0; i < hearth_pool_nrelays(q->c.pool); i++) {
         const char *msg = "";
         enum hearth_sub_state x = hearth_sub_relay_state(s, i, &msg);

@@ -24,6 +24,7 @@ static const struct {
     {"hw", cmd_hw, "show this machine's CPU, memory, NVIDIA GPUs and tier"},
     {"sim", cmd_sim, "simulate the market: latency, cost, drops, bad providers"},
     {"peers", cmd_peers, "rank the providers in the market view, with the reasons"},
+    {"market", cmd_market, "keep the local market view in step with relays"},
 };
 
 static void usage(FILE *f)

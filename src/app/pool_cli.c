@@ -171,7 +171,7 @@ void pool_cli_arm_timeout(struct pool_cli *c, double secs)
 int pool_cli_report(struct pool_cli *c)
 {
     int dropped = 0;
-    hearth_relay_stats st;
+    hearth_pool_relay_info st;
     for (size_t i = 0; i < hearth_pool_nrelays(c->pool); i++) {
         hearth_pool_relay_stats(c->pool, i, &st);
         if (!st.drops)

@@ -299,7 +299,7 @@ void pool_penalize(struct pool_relay *r, uint32_t points, const char *why)
 }
 
 int hearth_pool_relay_stats(const hearth_pool *p, size_t i,
-                            hearth_relay_stats *out)
+                            hearth_pool_relay_info *out)
 {
     if (i >= p->nrelays)
         return HEARTH_EINVAL;
@@ -326,7 +326,7 @@ static const char *state_name(enum hearth_relay_state s)
     return (unsigned)s < 5 ? names[s] : "?";
 }
 
-static void stats_one_json(const hearth_relay_stats *s, hearth_buf *b)
+static void stats_one_json(const hearth_pool_relay_info *s, hearth_buf *b)
 {
     hearth_buf_adds(b, "{\"url\":");
     hearth_buf_addjson(b, s->url, strlen(s->url));
@@ -370,7 +370,7 @@ static void stats_one_json(const hearth_relay_stats *s, hearth_buf *b)
 
 int hearth_pool_stats_json(const hearth_pool *p, hearth_buf *out)
 {
-    hearth_relay_stats s;
+    hearth_pool_relay_info s;
     hearth_buf_addc(out, '[');
     for (size_t i = 0; i < p->nrelays; i++) {
         hearth_pool_relay_stats(p, i, &s);

@@ -194,7 +194,7 @@ struct pool_relay {
     int64_t score_at;             /* when score was last decayed */
     uint32_t cooloff_ms;
     int64_t cooling_until;
-    hearth_relay_stats st;
+    hearth_pool_relay_info st;
     char last_error[200];
 };
 
