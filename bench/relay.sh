@@ -34,7 +34,7 @@ json=0
 if [ ! -d "$build" ]; then
     meson setup "$build" "$root" --buildtype=release >/dev/null
 fi
-ninja -C "$build" src/app/hearth bench/relay_verify >/dev/null
+ninja -C "$build" hearth bench/relay_verify >/dev/null
 "$root/tests/interop/setup.sh" >/dev/null
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
@@ -55,7 +55,7 @@ head -n "$js_events" "$cache" >"$tmp/js-events.jsonl"
 
 # start_* write the relay's URL to $tmp/$1.url and its pid to $tmp/$1.pid
 start_hearth() {
-    "$build/src/app/hearth" relay --port 0 --json --data "$tmp/$1-db" \
+    "$build/hearth" relay --port 0 --json --data "$tmp/$1-db" \
         --threads "$threads" --rate-conn 0 --rate-pubkey 0 \
         >"$tmp/$1.out" 2>"$tmp/$1.err" &
     echo $! >"$tmp/$1.pid"
