@@ -3,6 +3,7 @@
  * pipeline, and the slow-reader bound. The socket side is covered by
  * tests/interop/relay_*.mjs. */
 #include "tap.h"
+#include "tmpdir.h"
 
 #include "hearth/error.h"
 #include "hearth/hex.h"
@@ -24,21 +25,6 @@ struct fx {
     hearth_relay *relay;
 };
 
-static void rm_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[4200];
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    if (d)
-        closedir(d);
-    rmdir(dir);
-}
 
 /* a relay on a fresh store; o may set anything (threads 0 unless set) */
 static void fx_open(struct fx *f, hearth_relay_opts *o)
@@ -64,7 +50,7 @@ static void fx_close(struct fx *f)
 {
     hearth_relay_free(f->relay);
     hearth_store_close(f->store);
-    rm_dir(f->dir);
+    tap_rmtree(f->dir);
 }
 
 static void opts(hearth_relay_opts *o)

@@ -18,6 +18,7 @@
 #include "hearth/view.h"
 #include "sync_relay.h"
 #include "tap.h"
+#include "tmpdir.h"
 
 #include <dirent.h>
 #include <libwebsockets.h>
@@ -26,34 +27,7 @@
 
 /* ---- fixtures ---- */
 
-static char *tmp_dir(void)
-{
-    const char *base = getenv("TMPDIR");
-    char *p = malloc(4096);
-    snprintf(p, 4096, "%s/hearth-sync-XXXXXX", base ? base : "/tmp");
-    if (!mkdtemp(p)) {
-        perror("mkdtemp");
-        exit(1);
-    }
-    return p;
-}
 
-static void rm_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[4200];
-    while (d && (e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (unlink(path) != 0)
-            rm_tree(path);
-    }
-    if (d)
-        closedir(d);
-    rmdir(dir);
-}
 
 static void make_offer(hearth_offer *o, uint32_t kind, hearth_backend be)
 {
@@ -185,7 +159,7 @@ static void test_deletion(void)
     hearth_offer o[2];
     hearth_view *v = NULL;
     hearth_view_result res[3];
-    char *dir = tmp_dir();
+    char *dir = tap_tmpdir("sync");
     int64_t now = time(NULL);
     char a[160], hex[65];
     hearth_key_generate(sk);
@@ -233,7 +207,7 @@ static void test_deletion(void)
         hearth_event_free(evs[i]);
     hearth_event_free(forged);
     hearth_view_close(v);
-    rm_tree(dir);
+    tap_rmtree(dir);
     free(dir);
 }
 
@@ -348,7 +322,7 @@ static void watchdog_cb(lws_sorted_usec_list_t *sul)
 static void test_round(void)
 {
     struct round r;
-    char *dir = tmp_dir(), sub[4200], url[64];
+    char *dir = tap_tmpdir("sync"), sub[4200], url[64];
     struct test_relay *relay;
     int port = 0;
     hearth_pool_opts po;
@@ -412,7 +386,7 @@ static void test_round(void)
     hearth_loop_free(r.loop);
     test_relay_free(relay);
     hearth_view_close(r.view);
-    rm_tree(dir);
+    tap_rmtree(dir);
     free(dir);
 }
 

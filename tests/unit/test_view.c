@@ -12,6 +12,7 @@
 #include "hearth/select.h"
 #include "hearth/view.h"
 #include "tap.h"
+#include "tmpdir.h"
 
 #include <dirent.h>
 #include <lmdb.h>
@@ -27,30 +28,12 @@ static uint8_t sks[NKEYS][32], pks[NKEYS][32];
 
 static char *tmp_dir(void)
 {
-    const char *base = getenv("TMPDIR");
-    char *p = malloc(4096);
-    snprintf(p, 4096, "%s/hearth-view-XXXXXX", base ? base : "/tmp");
-    if (!mkdtemp(p)) {
-        perror("mkdtemp");
-        exit(1);
-    }
-    return p;
+    return tap_tmpdir("view");
 }
 
 static void rm_dir(char *dir)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[4200];
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    if (d)
-        closedir(d);
-    CHECKF(rmdir(dir) == 0, "rmdir %s", dir);
+    CHECKF(tap_rmtree(dir) == 0, "rmdir %s", dir);
     free(dir);
 }
 
