@@ -6,7 +6,7 @@ set -euo pipefail
 
 pkgs=(gcc pkg-config meson ninja-build
       libsecp256k1-dev libwebsockets-dev liblmdb-dev libsodium-dev
-      libjansson-dev libssl-dev ca-certificates)
+      libjansson-dev libssl-dev libcurl4-openssl-dev ca-certificates)
 if [ "${1:-}" = "--test" ]; then
     # clang + compiler-rt: libFuzzer targets; node/npm: nostr-tools interop
     pkgs+=(clang libclang-rt-14-dev)

@@ -15,7 +15,10 @@ enum hearth_err {
     HEARTH_ECRYPTO = -6,  /* decryption / MAC / key failure */
     HEARTH_EIO = -7,      /* file or socket error; see errno */
     HEARTH_ENOTFOUND = -8,
-    HEARTH_EPERM = -9     /* e.g. key file readable by others */
+    HEARTH_EPERM = -9,    /* e.g. key file readable by others */
+    HEARTH_ECANCELED = -10, /* stopped on request (job cancelled) */
+    HEARTH_ETIMEDOUT = -11, /* a time limit passed */
+    HEARTH_EBUSY = -12      /* a bounded queue or pool is full */
 };
 
 /* Short description of an error code; never NULL. */

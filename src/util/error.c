@@ -13,6 +13,9 @@ const char *hearth_strerror(int err)
     case HEARTH_EIO: return "i/o error";
     case HEARTH_ENOTFOUND: return "not found";
     case HEARTH_EPERM: return "permission problem";
+    case HEARTH_ECANCELED: return "cancelled";
+    case HEARTH_ETIMEDOUT: return "timed out";
+    case HEARTH_EBUSY: return "busy";
     }
     return "unknown error";
 }
