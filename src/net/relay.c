@@ -237,6 +237,7 @@ void hearth_relay_free(hearth_relay *r)
     pthread_cond_destroy(&r->write_cv);
     hearth_buf_free(&r->scratch);
     hearth_buf_free(&r->evjson);
+    hearth_buf_free(&r->tx);
     free(r->workers);
     free(r->protocols);
     free(r->sul);

@@ -68,6 +68,31 @@ static int skips_store(const struct relay_job *j)
            hearth_kind_class(j->ev->kind) == HEARTH_KIND_EPHEMERAL;
 }
 
+/* Group commit. A durable commit costs much the same for 50 events as for
+ * 500 (page write-back and B-tree paths dominate: 36 us per event at 16
+ * per commit, 12 us at 256, under 8 at 1024, docs/benchmarks.md), so
+ * while more events are being verified the writer waits up to
+ * GROUP_WAIT_US for a fuller batch. An event that arrives alone is
+ * committed at once: no added latency without load; under load an OK
+ * waits at most this much longer. */
+#define GROUP_MIN 512u
+#define GROUP_WAIT_US 20000
+
+static size_t group_target(const hearth_relay *r)
+{
+    return r->o.batch < GROUP_MIN ? r->o.batch : GROUP_MIN;
+}
+
+/* Under mu, after a verify thread finished a job. While the writer
+ * gathers a batch, waking it for every event (a futex wake and a context
+ * switch each, on both sides) cost more than the events' B-tree inserts:
+ * it is woken only when the batch is full or nothing is left to verify. */
+static void wake_writer(hearth_relay *r)
+{
+    if (!r->gathering || r->write_q.n >= group_target(r) || !r->verify_q.head)
+        pthread_cond_signal(&r->write_cv);
+}
+
 /* v: the calling verify thread's key cache, or NULL */
 static void verify(hearth_verifier *v, struct relay_job *j)
 {
@@ -104,11 +129,14 @@ static void *verify_main(void *arg)
         pthread_mutex_lock(&r->mu);
         if (!skips_store(j)) {
             q_push(&r->write_q, j);
-            pthread_cond_signal(&r->write_cv);
-        } else if (push_done(r, j)) {
-            pthread_mutex_unlock(&r->mu);
-            relay_lws_wake(r);
-            pthread_mutex_lock(&r->mu);
+            wake_writer(r);
+        } else {
+            wake_writer(r); /* the batch may be waiting for this one */
+            if (push_done(r, j)) {
+                pthread_mutex_unlock(&r->mu);
+                relay_lws_wake(r);
+                pthread_mutex_lock(&r->mu);
+            }
         }
     }
     if (--r->workers_live == 0)
@@ -167,14 +195,7 @@ struct writer_bufs {
     hearth_store_result *res;
 };
 
-/* Group commit. A durable commit costs nearly the same for 20 events as
- * for 250 (the page write-back dominates: 36 us per event at 16 per
- * commit, 12 us at 256, docs/benchmarks.md), so while more events are
- * being verified the writer waits up to GROUP_WAIT_US for a fuller batch.
- * An event that arrives alone is committed at once: no added latency
- * without load. Under mu. */
-#define GROUP_MIN 256u
-#define GROUP_WAIT_US 2000
+/* Group commit (see group_target). Under mu. */
 
 static void gather(hearth_relay *r)
 {
@@ -185,10 +206,11 @@ static void gather(hearth_relay *r)
         until.tv_sec++;
         until.tv_nsec -= 1000000000L;
     }
-    while (r->write_q.n < GROUP_MIN && r->write_q.n < r->o.batch &&
-           r->verify_q.head && !r->stopping)
+    r->gathering = 1;
+    while (r->write_q.n < group_target(r) && r->verify_q.head && !r->stopping)
         if (pthread_cond_timedwait(&r->write_cv, &r->mu, &until) != 0)
             break;
+    r->gathering = 0;
 }
 
 static void writer_loop(hearth_relay *r, struct writer_bufs *w)

@@ -106,6 +106,7 @@ struct hearth_relay {
     size_t nthrottled;
     hearth_buf scratch;           /* message being built */
     hearth_buf evjson;            /* event being fanned out */
+    hearth_buf tx;                /* frames being sent together */
     hearth_relay_stats st;
     struct relay_pk_slot *pk;
     unsigned char pk_key[16];
@@ -116,6 +117,7 @@ struct hearth_relay {
     pthread_t *workers, writer;
     unsigned nworkers, workers_live;
     int started, stopping, stopped, wake_pending, purge_due;
+    int gathering;                /* the writer waits for a fuller batch */
     uint64_t batches;
     uint64_t committed_serial;    /* highest serial the writer committed */
     void *sul;                    /* purge timer (lws_sorted_usec_list_t) */
