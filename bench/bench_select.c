@@ -66,6 +66,50 @@ static void market(size_t n, int one_kind, hearth_peer *peers,
     free(tobs);
 }
 
+/* The query mix, what a customer of this market asks:
+ *   8b-cheap  the 8B model over Lightning, at most 400 msat (a fifth of a
+ *             text market qualifies)
+ *   any       any model, any rail, no price limit: nearly every offer that
+ *             is live and has a free slot matches (the broad worst case)
+ *   70b-tier  the 70B model, 10 GB of VRAM, tier 2 or better, at most
+ *             900 msat
+ *   pow       2^30 hashes, at most 3,000 msat (mixed markets only)
+ * all with 600 prompt and 250 generated tokens for text, top-3. */
+#define NQ 4
+static const char *const query_names[NQ] = {"8b-cheap", "any", "70b-tier",
+                                            "pow"};
+
+static void query(size_t q, hearth_strategy s, hearth_select_req *req)
+{
+    memset(req, 0, sizeof *req);
+    req->job_kind = HEARTH_SIM_KIND_TEXT;
+    req->usage = (hearth_usage){.jobs = 1, .tokens_in = 600,
+                                .tokens_out = 250};
+    switch (q) {
+    case 0:
+        req->model_hash = hearth_model_hash(hearth_sim_models[0]);
+        req->rails = HEARTH_RAIL_LIGHTNING;
+        req->max_price_msat = 400;
+        break;
+    case 1:
+        break;
+    case 2:
+        req->model_hash = hearth_model_hash(hearth_sim_models[1]);
+        req->min_vram_mb = 10000;
+        req->max_tier = 2;
+        req->max_price_msat = 900;
+        break;
+    default:
+        req->job_kind = HEARTH_SIM_KIND_POW;
+        req->usage = (hearth_usage){.jobs = 1, .hashes = 1u << 30};
+        req->max_price_msat = 3000;
+        break;
+    }
+    req->strategy = s;
+    req->top_n = 3;
+    req->now = NOW;
+}
+
 static int bench_sim(size_t providers, size_t jobs)
 {
     hearth_sim_config c;
@@ -130,14 +174,15 @@ int main(int argc, char **argv)
     if (!t || !peers || !obs)
         return 1;
     double *cpu = malloc((size_t)rounds * sizeof *cpu);
-    if (!cpu)
+    double *tq = malloc(NQ * (size_t)rounds * sizeof *tq);
+    if (!cpu || !tq)
         return 1;
     if (json)
         printf("[");
     else
-        printf("%-8s %6s %-12s %-5s %8s %8s %8s %8s %8s\n", "shape",
-               "offers", "strategy", "mode", "p50 us", "p99 us", "max us",
-               "cpu p99", "eligible");
+        printf("%-8s %6s %-12s %-5s %-8s %8s %8s %8s %8s %8s\n", "shape",
+               "offers", "strategy", "mode", "query", "p50 us", "p99 us",
+               "max us", "cpu p99", "eligible");
     int first = 1;
     for (int shape = 0; shape < 2; shape++) {
         for (size_t si = 0; si < 3; si++) {
@@ -152,24 +197,20 @@ int main(int argc, char **argv)
             double build_us = (now_ns(CLOCK_MONOTONIC) - b0) / 1e3;
             for (size_t k = 0; k < sizeof strats / sizeof *strats; k++)
             for (int mode = 0; mode < 2; mode++) {
-                hearth_select_req req;
-                memset(&req, 0, sizeof req);
-                req.job_kind = HEARTH_SIM_KIND_TEXT;
-                req.model_hash = hearth_model_hash(hearth_sim_models[0]);
-                req.rails = HEARTH_RAIL_LIGHTNING;
-                req.usage = (hearth_usage){.jobs = 1, .tokens_in = 600,
-                                           .tokens_out = 250};
-                req.max_price_msat = 400;
-                req.strategy = strats[k];
-                req.top_n = 3;
-                req.now = NOW;
-                req.index = mode ? &ix : NULL;
-                hearth_candidate out[10];
-                hearth_select_stats st;
-                size_t nout = 0;
+                /* the query mix: round r asks query r mod nq; the PoW
+                 * query only where there are PoW offers */
+                size_t nq = shape == 0 ? NQ - 1 : NQ;
+                size_t per[NQ] = {0}, elig[NQ] = {0};
                 int reps = rounds;
                 for (int r = -reps / 10; r < reps; r++) {
+                    size_t q = (size_t)(r < 0 ? -r : r) % nq;
+                    hearth_select_req req;
+                    query(q, strats[k], &req);
+                    req.index = mode ? &ix : NULL;
                     req.seed = (uint64_t)r;
+                    hearth_candidate out[10];
+                    hearth_select_stats st;
+                    size_t nout = 0;
                     double c0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
                     double t0 = now_ns(CLOCK_MONOTONIC);
                     hearth_select(peers, obs, n, &req, out, 10, &nout, &st);
@@ -178,30 +219,43 @@ int main(int argc, char **argv)
                     if (r >= 0) {
                         t[r] = dt;
                         cpu[r] = dc;
+                        tq[q * (size_t)reps + per[q]++] = dt;
+                        elig[q] = st.eligible;
                     }
                 }
-                qsort(t, (size_t)reps, sizeof *t, cmp_double);
-                qsort(cpu, (size_t)reps, sizeof *cpu, cmp_double);
-                double p50 = t[reps / 2], p99 = t[reps * 99 / 100],
-                       mx = t[reps - 1], c99 = cpu[reps * 99 / 100];
                 const char *sh = shape == 0 ? "one-kind" : "mixed";
                 const char *md = mode ? "index" : "plain";
-                if (json)
-                    printf("%s{\"shape\":\"%s\",\"offers\":%zu,"
-                           "\"strategy\":\"%s\",\"mode\":\"%s\","
-                           "\"eligible\":%zu,\"p50_us\":%.1f,"
-                           "\"p99_us\":%.1f,\"max_us\":%.1f,"
-                           "\"cpu_p99_us\":%.1f,\"index_build_us\":%.1f}",
-                           first ? "" : ",", sh, n,
-                           hearth_strategy_name(strats[k]), md, st.eligible,
-                           p50 / 1e3, p99 / 1e3, mx / 1e3, c99 / 1e3,
-                           build_us);
-                else
-                    printf("%-8s %6zu %-12s %-5s %8.1f %8.1f %8.1f %8.1f "
-                           "%8zu\n", sh, n, hearth_strategy_name(strats[k]),
-                           md, p50 / 1e3, p99 / 1e3, mx / 1e3, c99 / 1e3,
-                           st.eligible);
-                first = 0;
+                for (size_t q = 0; q <= nq; q++) {
+                    /* q == nq: the whole mix */
+                    double *tt = q < nq ? tq + q * (size_t)reps : t;
+                    size_t m = q < nq ? per[q] : (size_t)reps;
+                    size_t el = q < nq ? elig[q] : 0;
+                    qsort(tt, m, sizeof *tt, cmp_double);
+                    if (q == nq)
+                        qsort(cpu, m, sizeof *cpu, cmp_double);
+                    double p50 = tt[m / 2], p99 = tt[m * 99 / 100],
+                           mx = tt[m - 1],
+                           c99 = q == nq ? cpu[m * 99 / 100] : 0.0;
+                    const char *qn = q < nq ? query_names[q] : "mix";
+                    if (json)
+                        printf("%s{\"shape\":\"%s\",\"offers\":%zu,"
+                               "\"strategy\":\"%s\",\"mode\":\"%s\","
+                               "\"query\":\"%s\",\"eligible\":%zu,"
+                               "\"p50_us\":%.1f,\"p99_us\":%.1f,"
+                               "\"max_us\":%.1f,\"cpu_p99_us\":%.1f,"
+                               "\"index_build_us\":%.1f}",
+                               first ? "" : ",", sh, n,
+                               hearth_strategy_name(strats[k]), md, qn, el,
+                               p50 / 1e3, p99 / 1e3, mx / 1e3, c99 / 1e3,
+                               build_us);
+                    else
+                        printf("%-8s %6zu %-12s %-5s %-8s %8.1f %8.1f "
+                               "%8.1f %8.1f %8zu\n", sh, n,
+                               hearth_strategy_name(strats[k]), md, qn,
+                               p50 / 1e3, p99 / 1e3, mx / 1e3, c99 / 1e3,
+                               el);
+                    first = 0;
+                }
             }
             if (!json)
                 printf("%-8s %6zu index built in %.0f us\n", "", n,
@@ -213,6 +267,7 @@ int main(int argc, char **argv)
         printf("]\n");
     free(t);
     free(cpu);
+    free(tq);
     free(peers);
     free(obs);
     return 0;

@@ -66,7 +66,7 @@ typedef struct hearth_select_req {
     uint64_t seed;              /* randomisation and round-robin position */
     int64_t now;
     /* optional: a hearth_select_index of these peers and obs, kept in
-     * step; same result, a third of the memory traffic. NULL: none. */
+     * step; same result, most offers never read. NULL: none. */
     const hearth_select_index *index;
 } hearth_select_req;
 
@@ -123,39 +123,43 @@ typedef struct hearth_select_stats {
  * uniformly) and moved to out[0]; the rest stay in rank order.
  * Round-robin: the eligible peers in array order, starting at eligible
  * number seed mod eligible (so seeds 0, 1, 2, ... visit each in turn);
- * top_n is ignored. One pass over the peers (two for round-robin), no
- * allocation unless a trust or block list exceeds 1024 keys; with
- * req->index the pass reads the index and touches the arrays only for
- * the few peers that could rank.
+ * top_n is ignored. One pass over the peers (two for round-robin without
+ * an index), no allocation unless a trust or block list exceeds 1024 keys
+ * or, with an index, round-robin runs over more than 262,144 peers; with
+ * req->index whole groups of peers are settled at once and the arrays
+ * are touched only for the few peers that could rank.
  * HEARTH_EINVAL on NULL arguments or an index of another size,
- * HEARTH_ENOMEM only for such lists. */
+ * HEARTH_ENOMEM only for such allocations. */
 int hearth_select(const hearth_peer *peers, const hearth_peer_obs *obs,
                   size_t n, const hearth_select_req *req,
                   hearth_candidate *out, size_t max_out, size_t *nout,
                   hearth_select_stats *stats);
 
-/* A compact copy (72 bytes a peer, against 224 for a hearth_peer and
- * its hearth_peer_obs) of what the filters and the ranking read, for a
- * caller that selects many times from one snapshot: a scan of 100,000
- * offers is bound by memory bandwidth, and this cuts the bytes by three
- * and lets the filters run as vector code (docs/selection.md, "Speed").
- * Peers whose values do not fit the compact form are read from the
- * arrays instead, so the result is always the same as without it. A
- * request whose now is more than 34 years from the index's base (the
- * 32-bit times) simply does not use it. */
+/* An index of one snapshot, for a caller that selects many times from it:
+ * the offers grouped by static signature (kind, models, VRAM, tier,
+ * rails) and sorted by price into chunks of 64 with bounds, so a request
+ * settles whole runs and chunks at once and reads few offers
+ * (docs/selection.md, "Speed"). About 60 bytes a peer. Peers whose values
+ * do not fit its columns, or whose signature changed in an update, are
+ * judged from the arrays instead, so the result is always the same as
+ * without it. A request whose now is more than 34 years from the index's
+ * base (the 32-bit times) simply does not use it. Read-only during
+ * hearth_select: several threads may select from one index. */
 struct hearth_select_index {
-    void *hot;                  /* blocks of 64 peers, 18 fields each */
+    void *hot;                  /* the runs, chunks and columns */
     size_t n;
     int64_t base;               /* times are kept relative to this */
 };
 
-/* Build for peers[0..n) and obs (may be NULL), around time now (one
- * allocation, 72 bytes a peer). HEARTH_EINVAL, HEARTH_ENOMEM; ix is empty
- * on failure. */
+/* Build for peers[0..n) and obs (may be NULL), around time now (sorts
+ * the peers: O(n log n)). HEARTH_EINVAL, HEARTH_ENOMEM; ix is empty on
+ * failure. */
 int hearth_select_index_build(const hearth_peer *peers,
                               const hearth_peer_obs *obs, size_t n,
                               int64_t now, hearth_select_index *ix);
-/* After peers[i] or obs[i] changed: refresh record i. */
+/* After peers[i] or obs[i] changed: refresh record i (O(log n); a peer
+ * whose kind, models, VRAM, tier or rails changed moves to the spill
+ * list, judged from the arrays: rebuild when many have). */
 void hearth_select_index_update(hearth_select_index *ix,
                                 const hearth_peer *peers,
                                 const hearth_peer_obs *obs, size_t i);

@@ -204,6 +204,52 @@ static void scan_plain(struct run *w, size_t n)
     }
 }
 
+/* Round-robin over an index, whose rows are not in array order: one scan
+ * marks the eligible offers in a bitmap indexed by array position, then
+ * the eligible ones from number seed mod m are read off it in order. The
+ * bitmap is on the stack up to RR_STACK_WORDS * 64 offers. */
+#define RR_STACK_WORDS 4096u
+static int round_robin_index(struct run *w, const hearth_select_index *ix,
+                             int32_t now, uint64_t seed,
+                             hearth_candidate *out, size_t max_out,
+                             size_t *nout)
+{
+    uint64_t stack[RR_STACK_WORDS], *bits = stack;
+    size_t words = (ix->n + 63) / 64;
+    if (words > RR_STACK_WORDS && !(bits = malloc(words * sizeof *bits)))
+        return HEARTH_ENOMEM;
+    memset(bits, 0, words * sizeof *bits);
+    sel_scan_index(w, ix, now, bits);
+    size_t m = w->cnt[R_ELIGIBLE];
+    size_t want = max_out < m ? max_out : m;
+    if (want) {
+        /* the word holding eligible number seed mod m */
+        size_t skip = (size_t)(seed % m), wd = 0;
+        for (;; wd++) {
+            size_t c = (size_t)__builtin_popcountll(bits[wd]);
+            if (skip < c)
+                break;
+            skip -= c;
+        }
+        uint64_t x = bits[wd];
+        while (skip--)
+            x &= x - 1;
+        for (size_t k = 0; k < want; k++) {
+            while (!x) {
+                wd = wd + 1 < words ? wd + 1 : 0;
+                x = bits[wd];
+            }
+            size_t i = wd * 64 + (size_t)__builtin_ctzll(x);
+            x &= x - 1;
+            sel_fill(&w->c, w->peers, w->obs, i, &out[k]);
+        }
+    }
+    *nout = want;
+    if (bits != stack)
+        free(bits);
+    return HEARTH_OK;
+}
+
 int hearth_select(const hearth_peer *peers, const hearth_peer_obs *obs,
                   size_t n, const hearth_select_req *req,
                   hearth_candidate *out, size_t max_out, size_t *nout,
@@ -248,13 +294,14 @@ int hearth_select(const hearth_peer *peers, const hearth_peer_obs *obs,
     int64_t rel = ix ? req->now - ix->base : 0;
     int use_ix = ix && rel > -(int64_t)HOT_RANGE && rel < (int64_t)HOT_RANGE;
     w.place = 0;
-    if (use_ix)
-        sel_scan_index(&w, ix, (int32_t)rel);
-    else
+    if (w.strat == HEARTH_STRATEGY_ROUND_ROBIN && use_ix) {
+        rc = round_robin_index(&w, ix, (int32_t)rel, req->seed, out, max_out,
+                               nout);
+        if (!rc)
+            put_stats(stats, n, w.cnt);
+    } else if (w.strat == HEARTH_STRATEGY_ROUND_ROBIN) {
         scan_plain(&w, n);
-    put_stats(stats, n, w.cnt);
-
-    if (w.strat == HEARTH_STRATEGY_ROUND_ROBIN) {
+        put_stats(stats, n, w.cnt);
         /* the eligible peers in array order, from number seed mod m,
          * wrapping: a second pass, since m is known only after the first */
         w.m = w.cnt[R_ELIGIBLE];
@@ -265,13 +312,15 @@ int hearth_select(const hearth_peer *peers, const hearth_peer_obs *obs,
             w.e = 0;
             w.out = out;
             w.place = 1;
-            if (use_ix)
-                sel_scan_index(&w, ix, (int32_t)rel);
-            else
-                scan_plain(&w, n);
+            scan_plain(&w, n);
         }
         *nout = w.want;
     } else {
+        if (use_ix)
+            sel_scan_index(&w, ix, (int32_t)rel, NULL);
+        else
+            scan_plain(&w, n);
+        put_stats(stats, n, w.cnt);
         hearth_candidate *h = w.h;
         size_t size = w.size;
         /* heap sort: pop the worst to the back, leaving best first */
@@ -292,7 +341,7 @@ int hearth_select(const hearth_peer *peers, const hearth_peer_obs *obs,
     }
     keyset_free(&w.trust);
     keyset_free(&w.block);
-    return HEARTH_OK;
+    return rc;
 }
 
 uint32_t hearth_model_hash(const char *name)

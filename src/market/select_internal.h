@@ -390,8 +390,9 @@ static inline void consider(struct run *w, size_t i, uint64_t price,
  * HOT_RANGE of base. */
 #define HOT_RANGE (INT32_MAX / 2)
 
-/* the scan over an index (select_index.c) */
+/* The scan over an index (select_index.c). rr NULL: rank into w's heap;
+ * else round-robin: set bit i of rr for every eligible offer i. */
 void sel_scan_index(struct run *w, const hearth_select_index *ix,
-                    int32_t now);
+                    int32_t now, uint64_t *rr);
 
 #endif
