@@ -25,8 +25,20 @@
 #define HEARTH_NIP90_MAX_PARAMS    32u
 #define HEARTH_NIP90_MAX_RELAYS    8u
 #define HEARTH_NIP90_MAX_PROVIDERS 16u   /* p tags */
-#define HEARTH_NIP90_MAX_ROUTE     4u    /* routers a job may pass */
+#define HEARTH_NIP90_MAX_ROUTE     4u    /* route entries, customer included */
 #define HEARTH_NIP90_MAX_PLAIN     (256u * 1024u) /* decrypted private tags */
+/* Further bounds on what a request may carry (added with the parser):
+ * tags counted on the event plus those decrypted from its content; one
+ * input's data (inputs may be whole documents, yet a job that needs more
+ * should pass a url); a param's key and value; the short strings (input
+ * type, relay hint and marker, output MIME type); a feedback's status
+ * info and a bolt11 invoice. */
+#define HEARTH_NIP90_MAX_TAGS        256u
+#define HEARTH_NIP90_MAX_INPUT       (1u << 20)
+#define HEARTH_NIP90_MAX_PARAM_KEY   64u
+#define HEARTH_NIP90_MAX_PARAM_VALUE (64u * 1024u)
+#define HEARTH_NIP90_MAX_SHORT       256u
+#define HEARTH_NIP90_MAX_INFO        4096u
 
 enum hearth_nip90_enc {
     HEARTH_NIP90_PLAIN = 0,
@@ -55,10 +67,14 @@ typedef struct hearth_job_request {
     uint8_t providers[HEARTH_NIP90_MAX_PROVIDERS][32];
     /* hearth ["route", <pubkey hex>...]: the peers this job already
      * passed through, the original customer first. Empty for a job that
-     * comes straight from its customer. */
+     * comes straight from its customer. When present it ends with the
+     * request's author (a router appends itself when it delegates), holds
+     * no key twice, and has at most HEARTH_NIP90_MAX_ROUTE entries. */
     size_t nroute;
     uint8_t route[HEARTH_NIP90_MAX_ROUTE][32];
-    char *json;                       /* the request event as received */
+    char *json;                       /* the request event as received
+                                       * (hearth_event_to_json of it:
+                                       * same fields, same id) */
     size_t json_len;
     void *mem_;                       /* private */
 } hearth_job_request;
@@ -98,7 +114,8 @@ typedef struct hearth_job_spec {
     const char *const *relays;
     size_t nproviders;
     const uint8_t (*providers)[32];
-    size_t nroute;                    /* routers: the chain so far */
+    size_t nroute;                    /* route tag, as in the request:
+                                       * must end with sk's key */
     const uint8_t (*route)[32];
     int enc;                          /* encrypt to providers[0] */
     int64_t expiration;               /* 0: none */

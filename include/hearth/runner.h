@@ -143,14 +143,24 @@ typedef struct hearth_pow_runner_opts {
                                 installed one, then next to the binary */
     int max_difficulty;      /* refuse targets above this (40) */
     uint32_t slots;          /* jobs at once (1: each uses every core) */
+    int cpu_impl;            /* a hearth_pow_impl (hearth/pow.h); 0 auto */
+    uint32_t bench_ms;       /* speed measured at creation for this long
+                                (200); 0 skips it (desc.bench_mhash_s 0,
+                                estimates assume 1 Mhash/s) */
+    /* one line each on what it runs on, e.g. why there is no GPU; NULL
+     * for none */
+    void (*log)(void *user, const char *line);
+    void *log_user;
 } hearth_pow_runner_opts;
 void hearth_pow_runner_opts_default(hearth_pow_runner_opts *o);
 int hearth_runner_pow_new(const hearth_pow_runner_opts *o,
                           hearth_runner **out);
 
 /* ---- openai: OpenAI-compatible chat completions (kind 5050) ----
- * Input: "text" inputs joined as the user prompt. Params: "model",
- * "max_tokens", "temperature", "top_p", "seed"; unknown params refused. */
+ * Input: "text" inputs joined as the user prompt (inputs marked "system"
+ * and param "system" become the system message). Params: "model",
+ * "max_tokens", "temperature", "top_p", "seed", "system"; unknown params
+ * refused. docs/runner-openai.md. */
 typedef struct hearth_openai_runner_opts {
     const char *base_url;    /* e.g. "http://127.0.0.1:8080/v1" */
     const char *api_key;     /* sent as a bearer token; NULL for none */
@@ -164,6 +174,15 @@ typedef struct hearth_openai_runner_opts {
     uint32_t max_output;     /* bytes of generated text kept (1 MiB) */
     uint32_t max_tokens;     /* cap on max_tokens (4096) */
     uint32_t slots;          /* concurrent requests to the backend (1) */
+    uint32_t time_limit_ms;  /* per job when the request sets none
+                                (600000) */
+    uint32_t health_timeout_ms; /* whole GET /models of health and
+                                   describe (3000) */
+    uint32_t tokens_s;       /* output tokens/s for estimates; 0 = measure
+                                from finished jobs (20 until then) */
+    uint32_t max_input;      /* bytes of prompt (inputs and system) (1 MiB) */
+    int gpu;                 /* the backend runs on a GPU (1); only
+                                described in the offer */
 } hearth_openai_runner_opts;
 void hearth_openai_runner_opts_default(hearth_openai_runner_opts *o);
 int hearth_runner_openai_new(const hearth_openai_runner_opts *o,
@@ -182,10 +201,29 @@ typedef struct hearth_exec_runner_opts {
     uint32_t max_procs;      /* RLIMIT_NPROC (64) */
     int allow_network;       /* 0: a private network namespace where the
                                 OS allows it */
+    const char *const *hidden; /* NULL-terminated paths the program must
+                                  not reach (the peer's data directory and
+                                  key file), or NULL */
     uint32_t slots;          /* jobs at once (1) */
+    uint64_t max_file;       /* RLIMIT_FSIZE bytes (256 MiB) */
+    uint32_t max_files;      /* RLIMIT_NOFILE (256) */
 } hearth_exec_runner_opts;
 void hearth_exec_runner_opts_default(hearth_exec_runner_opts *o);
 int hearth_runner_exec_new(const hearth_exec_runner_opts *o,
                            hearth_runner **out);
+
+/* What confines an exec runner's programs on this machine. NAMESPACES:
+ * private user, pid, mount, IPC and (unless allow_network) network
+ * namespaces, hidden paths covered, no capabilities. RLIMITS: the user
+ * namespace was refused, so only rlimits, a clean environment and a
+ * private working directory remain; the program runs as the peer's own
+ * user and can read whatever that user can (docs/runner-exec.md). */
+typedef enum hearth_exec_sandbox {
+    HEARTH_EXEC_SANDBOX_RLIMITS = 1,
+    HEARTH_EXEC_SANDBOX_NAMESPACES = 2
+} hearth_exec_sandbox;
+/* The mode the last job ran in (probed at hearth_runner_exec_new).
+ * HEARTH_EINVAL if r is not an exec runner. */
+int hearth_exec_runner_sandbox(hearth_runner *r, hearth_exec_sandbox *mode);
 
 #endif

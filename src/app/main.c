@@ -25,6 +25,8 @@ static const struct {
     {"sim", cmd_sim, "simulate the market: latency, cost, drops, bad providers"},
     {"peers", cmd_peers, "rank the providers in the market view, with the reasons"},
     {"market", cmd_market, "keep the local market view in step with relays"},
+    {"run", cmd_run, "run this peer: publish offers and serve NIP-90 jobs"},
+    {"job", cmd_job, "submit, follow and cancel NIP-90 jobs as a customer"},
 };
 
 static void usage(FILE *f)

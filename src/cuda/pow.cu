@@ -1,7 +1,8 @@
 /* NIP-13 nonce search on a CUDA device, built into libhearth-cuda.so and
- * loaded at run time by the compute layer (see include/hearth/nip13.h for
- * the exported calls). Each thread runs the same hearth_pow_try as the CPU
- * miner, so a GPU and a CPU given the same job agree on every hash. */
+ * loaded at run time by the compute layer (src/compute/pow_cuda.c; see
+ * include/hearth/nip13.h for the exported calls). Each thread runs
+ * hearth_pow_scan from src/util/sha256_core.h, the scalar CPU miner's own
+ * loop, so a GPU and a CPU given the same job agree on every hash. */
 #include <cuda_runtime.h>
 #include <stdint.h>
 
@@ -31,19 +32,30 @@ struct search_args {
     unsigned long long *found; /* smallest winning nonce, NO_NONCE if none */
 };
 
+/* Nonces per thread step: a group sharing all but the last two digits,
+ * so each thread does the work before those digits once per 100 tries
+ * (hearth_pow_scan, the loop the CPU tests check against libsodium). */
+#define GROUP 100u
+
 __global__ void pow_search_kernel(search_args a)
 {
     uint64_t stride = (uint64_t)gridDim.x * blockDim.x;
-    for (uint64_t i = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
-         i < a.count; i += stride) {
-        uint64_t nonce = a.start + i;
+    uint64_t g0 = a.start / GROUP, g1 = (a.start + a.count - 1) / GROUP;
+    for (uint64_t g = g0 + (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
+         g <= g1; g += stride) {
+        uint64_t lo = g * GROUP, hi = lo + GROUP;
+        if (lo < a.start)
+            lo = a.start;
+        if (hi > a.start + a.count)
+            hi = a.start + a.count;
         /* A thread's nonces only grow, so once a smaller one has won this
          * thread cannot improve on it; stopping keeps the minimum exact. */
-        if (*(volatile unsigned long long *)a.found < nonce)
+        if (*(volatile unsigned long long *)a.found < lo)
             return;
-        uint32_t s[8];
-        if (hearth_pow_try(a.mid, a.prefix_len, a.tail, a.tail_len,
-                           a.nonce_off, a.width, nonce, s) >= a.target)
+        uint64_t nonce;
+        if (hearth_pow_scan(a.mid, a.prefix_len, a.tail, a.tail_len,
+                            a.nonce_off, a.width, a.width < 2 ? a.width : 2,
+                            a.target, lo, hi - lo, &nonce, NULL))
             atomicMin(a.found, (unsigned long long)nonce);
     }
 }
@@ -127,7 +139,8 @@ EXPORT int hearth_cuda_pow_search(int device, const hearth_nip13_job *job,
         a.found = found;
         /* enough resident blocks to fill the device; the grid-stride loop
          * covers the rest of the range */
-        uint64_t blocks = (count + THREADS - 1) / THREADS;
+        uint64_t groups = (start + count - 1) / GROUP - start / GROUP + 1;
+        uint64_t blocks = (groups + THREADS - 1) / THREADS;
         uint64_t most = (uint64_t)(sms > 0 ? sms : 1) * 32;
         pow_search_kernel<<<(unsigned)(blocks < most ? blocks : most),
                             THREADS>>>(a);

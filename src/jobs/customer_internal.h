@@ -1,0 +1,74 @@
+/* Private to the customer role: the job (customer.c: submitting, choosing,
+ * finishing) and its attempts (customer_attempt.c: sending, replies,
+ * timers) share these structures. */
+#ifndef HEARTH_CUSTOMER_INTERNAL_H
+#define HEARTH_CUSTOMER_INTERNAL_H
+
+#include <libwebsockets.h>
+
+#include "hearth/customer.h"
+
+
+/* One request to one provider. */
+struct catt {
+    hearth_customer_job *job;
+    hearth_customer_attempt a;       /* what callers see */
+    hearth_sub *sub;
+    lws_sorted_usec_list_t timer;    /* attempt timeout */
+    int64_t sent_ms, first_reply_ms;
+    int rebid;                       /* this attempt is a re-bid */
+    hearth_buf result;               /* verified content (OK) */
+    char summary[HEARTH_CUSTOMER_SUMMARY_MAX];
+};
+
+struct hearth_customer_job {
+    hearth_customer *c;
+    hearth_customer_job *next;       /* c's list */
+    hearth_job_spec spec;            /* deep copy (see spec_copy) */
+    void *spec_mem;
+    hearth_customer_opts o;
+    uint8_t pinned[32];
+    hearth_customer_cbs cbs;
+    void *user;
+    uint8_t root[32];                /* first request id */
+    int64_t created_at, deadline;    /* unix s */
+    int64_t deadline_ms;             /* unix ms, exact */
+    struct catt att[HEARTH_CUSTOMER_MAX_ATTEMPTS];
+    size_t natt;
+    uint8_t rebid_done[HEARTH_CUSTOMER_MAX_ATTEMPTS][32];
+    size_t nrebid;
+    int finished;                    /* on_done scheduled */
+    int final;                       /* enum hearth_cust_outcome */
+    char reason[HEARTH_CUSTOMER_WHY_MAX];
+    lws_sorted_usec_list_t deadline_timer;
+    lws_sorted_usec_list_t done_timer;
+};
+
+struct hearth_customer {
+    hearth_loop *loop;
+    hearth_pool *pool;
+    hearth_view *view;
+    hearth_jobdb *db;
+    uint8_t sk[32], pk[32];
+    hearth_customer_job *jobs;
+};
+
+/* customer.c */
+int64_t cust_now_ms(void);
+/* an attempt ended (outcome and reason set): record, withdraw, move on */
+void cust_attempt_ended(struct catt *t);
+/* one more attempt with a chosen provider: HEARTH_OK when sent */
+int cust_send(hearth_customer_job *j, const uint8_t provider[32],
+              uint64_t bid, int rebid);
+
+/* customer_attempt.c */
+int cust_attempt_start(hearth_customer_job *j, struct catt *t,
+                       hearth_event *req);
+void cust_attempt_stop(struct catt *t);
+/* NIP-09 deletion of t's request, published and forgotten */
+void cust_withdraw(hearth_customer *c, const struct catt *t,
+                   const char *reason);
+/* job table record of t */
+void cust_record(hearth_customer_job *j, const struct catt *t);
+
+#endif
