@@ -156,6 +156,11 @@ static int start_relay(struct peer *pe)
     }
     hearth_relay_opts_init(&ro);
     ro.port = pe->o.port;
+    /* a local relay for a local market: this peer publishes a feedback
+     * and a result per job through one connection, and a busy provider
+     * must not be throttled by its own relay (docs/provider.md) */
+    ro.rate_conn = 2000;
+    ro.rate_pubkey = 1000;
     ro.log = log_cb;
     ro.log_ctx = "relay: ";
     if (hearth_relay_new(pe->loop, pe->store, &ro, &pe->relay)) {
