@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The README's first command: install what is missing, build hearth into
-# build/, and run its main job on the embedded default.
+# build/, check the Nostr core, and run its main job on the embedded
+# default: a local market (packaging/local-market.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash packaging/setup-debian.sh
 [ -f build/build.ninja ] || meson setup build --buildtype=release >/dev/null
 ninja -C build >/dev/null
-exec build/hearth selftest
+build/hearth selftest
+# the main job: a local market (relay, providers, a customer) at work
+exec bash packaging/local-market.sh build
