@@ -348,6 +348,8 @@ static int start_provider(struct peer *pe)
     po.prices = pe->prices;
     if (pe->o.queue_set)
         po.queue_max = pe->o.queue;
+    po.blocked = (const uint8_t(*)[32])pe->o.blocked;
+    po.nblocked = pe->o.nblocked;
     po.log = log_cb;
     po.log_ctx = "";
     po.on_drained = drained;

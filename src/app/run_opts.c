@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "pool_cli.h"
 #include "hearth/error.h"
 #include "hearth/keys.h"
 #include "hearth/kinds.h"
@@ -42,6 +43,7 @@ static const char usage_text[] =
 "  --price-mtok-out MSAT, --price-gpu-s MSAT\n"
 "                     prices of every runner without its own\n"
 "  --credit MSAT      credit a new customer gets (default 0)\n"
+"  --block NPUB       refuse jobs from this customer (npub or hex; repeat)\n"
 "  --queue N          jobs waiting per runner before \"busy\" (default 8)\n"
 "  --drain S          seconds running jobs get on shutdown (default 30)\n"
 "  --route K          router role: take open jobs of kind K this peer cannot\n"
@@ -164,6 +166,14 @@ static int one_opt(struct run_opts *o, int argc, char **argv, int *i)
             return -1;
         }
         o->route_kinds[o->nroute++] = (uint32_t)x;
+    } else if (!strcmp(a, "block")) {
+        if (o->nblocked == 64) {
+            cli_error("at most 64 --block keys");
+            return -1;
+        }
+        if (pool_cli_pubkey(v, o->blocked[o->nblocked]))
+            return -1;
+        o->nblocked++;
     } else if (!strcmp(a, "route-fee")) {
         if (num("--route-fee", v, 1000000000000ull, &x))
             return -1;

@@ -33,6 +33,8 @@ struct run_opts {
                                     peer cannot serve them */
     size_t nroute;
     uint64_t route_fee;
+    uint8_t blocked[64][32];     /* --block: customers refused */
+    size_t nblocked;
     int help;
 };
 

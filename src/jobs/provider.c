@@ -77,7 +77,7 @@ static void delivered(hearth_provider *p, hearth_job_rec *rec)
     rec->state = HEARTH_JOB_DONE;
     rec->updated_at = (int64_t)time(NULL);
     /* the result is on a relay now: the table keeps only its id */
-    if (hearth_jobdb_put(p->db, rec, "", 0, NULL) == HEARTH_OK) {
+    if (prov_record(p, rec, "", 0) == HEARTH_OK) {
         p->st.done++;
         p->st.earned_msat += rec->amount_msat;
     }
@@ -437,7 +437,7 @@ static void cancel_job(hearth_provider *p, const uint8_t id[32],
             j->rec.state = HEARTH_JOB_CANCELLED;
             snprintf(j->rec.reason, sizeof j->rec.reason,
                      "cancelled by the customer");
-            hearth_jobdb_put(p->db, &j->rec, NULL, 0, NULL);
+            prov_record(p, &j->rec, NULL, 0);
             p->st.cancelled++;
             prov_job_free(j);
         } else {
@@ -453,7 +453,7 @@ static void cancel_job(hearth_provider *p, const uint8_t id[32],
         !memcmp(rec.customer, author, 32)) {
         rec.state = HEARTH_JOB_CANCELLED;
         snprintf(rec.reason, sizeof rec.reason, "cancelled by the customer");
-        hearth_jobdb_put(p->db, &rec, NULL, 0, NULL);
+        prov_record(p, &rec, NULL, 0);
         p->st.cancelled++;
     }
 }
@@ -559,7 +559,7 @@ static void resume_one(hearth_provider *p, hearth_job_rec *rec)
         char sid[13];
         rec->state = HEARTH_JOB_FAILED;
         snprintf(rec->reason, sizeof rec->reason, "%s", why);
-        hearth_jobdb_put(p->db, rec, NULL, 0, NULL);
+        prov_record(p, rec, NULL, 0);
         p->st.failed++;
         prov_log(p, "job %s failed: %s", short_id(rec->id, sid), why);
         if (have && reparse(p, &blob, &req) == HEARTH_OK) {

@@ -86,6 +86,10 @@ int prov_dequeue(struct pjob *j);
 void prov_post(hearth_provider *p, int type, struct pjob *j,
                hearth_event *ev);
 void prov_job_free(struct pjob *j);
+/* hearth_jobdb_put, and a log line when the table refuses or fails: the
+ * state in memory and on disk then differ, and the operator should know */
+int prov_record(hearth_provider *p, const hearth_job_rec *rec,
+                const char *blob, size_t len);
 /* Sign an unsigned event with the peer's key; NULL on failure (freed). */
 hearth_event *prov_sign(hearth_provider *p, hearth_event *ev);
 /* A signed error feedback for req. */

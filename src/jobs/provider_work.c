@@ -10,6 +10,18 @@
 
 #include "hearth/error.h"
 
+int prov_record(hearth_provider *p, const hearth_job_rec *rec,
+                const char *blob, size_t len)
+{
+    const char *why = NULL;
+    int rc = hearth_jobdb_put(p->db, rec, blob, len, &why);
+    if (rc != HEARTH_OK)
+        prov_log(p, "job table: could not record a job as %s: %s",
+                 hearth_job_state_name(rec->state),
+                 why ? why : hearth_strerror(rc));
+    return rc;
+}
+
 hearth_event *prov_sign(hearth_provider *p, hearth_event *ev)
 {
     if (ev && hearth_event_sign(ev, p->sk) != HEARTH_OK) {
@@ -181,7 +193,7 @@ static void finish_ok(struct pjob *j, hearth_runner_result *res)
         hearth_buf_free(&json);
         rec->state = HEARTH_JOB_FAILED;
         set_reason(rec, "could not build the result event");
-        hearth_jobdb_put(p->db, rec, NULL, 0, NULL);
+        prov_record(p, rec, NULL, 0);
         prov_post(p, MSG_FINISHED, j,
                   prov_error_feedback(p, j->req, rec->reason));
         return;
@@ -197,6 +209,8 @@ static void finish_ok(struct pjob *j, hearth_runner_result *res)
      * again. Once recorded, a restart republishes this very event. The
      * state machine keeps a DONE that the loop recorded first. */
     prov_post(p, MSG_FINISHED, j, ev);
+    /* not prov_record: refused when the loop recorded DONE first, which
+     * is fine */
     hearth_jobdb_put(p->db, &copy, json.p, json.len, NULL);
     hearth_buf_free(&json);
 }
@@ -223,7 +237,7 @@ static void finish_failed(struct pjob *j, int rc, hearth_runner_result *res)
             set_reason(rec, res->error);
         fb = prov_error_feedback(p, j->req, rec->reason);
     }
-    hearth_jobdb_put(p->db, rec, NULL, 0, NULL);
+    prov_record(p, rec, NULL, 0);
     prov_post(p, MSG_FINISHED, j, fb);
 }
 
@@ -238,7 +252,7 @@ static void run_job(struct pjob *j)
     j->rec.attempts++;
     j->rec.updated_at = (int64_t)time(NULL);
     if (!recorded &&
-        hearth_jobdb_put(p->db, &j->rec, NULL, 0, NULL) != HEARTH_OK) {
+        prov_record(p, &j->rec, NULL, 0) != HEARTH_OK) {
         /* cancelled meanwhile, or the table failed: do not run a job
          * whose start is not on record */
         prov_post(p, MSG_FINISHED, j, NULL);

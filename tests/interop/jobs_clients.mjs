@@ -172,6 +172,16 @@ async function malformed(relay, peer) {
     res2.feedback.map((f) => f.tags));
 }
 
+async function blocked(relay, peer) {
+  const input = unsignedNote(blockedKey.pk, 'from a blocked customer');
+  const req = request(blockedKey, [['i', JSON.stringify(input), 'text'],
+    ['param', 'pow', '4'], ['p', peer.pubkey]]);
+  const res = await ask(relay, req, 4000);
+  const err = res.feedback.find((f) => status(f) === 'error');
+  rep.ok(!res.result && err, 'a blocked customer gets an error feedback, no result',
+    res.feedback.map((f) => f.tags));
+}
+
 async function ndkJobs(url, peer) {
   const k = newKey();
   const ndk = new NDK({ explicitRelayUrls: [url],
@@ -237,7 +247,9 @@ async function priced(hearthBin) {
   }
 }
 
-const peer = await startPeer(hearth, ['--port', '0', '--runner', 'pow,threads=1']);
+const blockedKey = newKey();
+const peer = await startPeer(hearth, ['--port', '0', '--runner', 'pow,threads=1',
+  '--block', blockedKey.pk]);
 let relay;
 try {
   relay = await Relay.connect(peer.relays[0]);
@@ -248,6 +260,7 @@ try {
   await encrypted04(relay, peer);
   await malformed(relay, peer);
   await ndkJobs(peer.relays[0], peer);
+  await blocked(relay, peer);
   await priced(hearth);
 } catch (e) {
   rep.ok(false, 'test crashed', e.stack);
@@ -255,7 +268,7 @@ try {
   relay?.close();
   const { code } = await peer.stop();
   rep.ok(code === 0, 'the peer exits 0 on SIGTERM', peer.stderr().slice(-2000));
-  rep.ok(!/mine me|open job|secret job/.test(peer.stderr()),
+  rep.ok(!/mine me|open job|secret job|blocked customer/.test(peer.stderr()),
     'the log holds no job content', peer.stderr().slice(-2000));
   cleanup(peer.data);
 }
