@@ -183,17 +183,19 @@ static int record(hearth_provider *p, const hearth_job_request *req,
     return hearth_jobdb_insert(p->db, rec, req->json, req->json_len, NULL);
 }
 
-static void refuse(hearth_provider *p, const hearth_job_request *req,
+/* Record the refusal and tell the customer why. Frees req. */
+static void refuse(hearth_provider *p, hearth_job_request *req,
                    hearth_job_rec *rec, const char *why)
 {
     char sid[13];
     rec->state = HEARTH_JOB_FAILED;
     snprintf(rec->reason, sizeof rec->reason, "%s", why);
-    if (record(p, req, rec))
-        return;
-    p->st.refused++;
-    prov_log(p, "job %s refused: %s", short_id(rec->id, sid), why);
-    publish(p, prov_error_feedback(p, req, why), NULL);
+    if (record(p, req, rec) == HEARTH_OK) {
+        p->st.refused++;
+        prov_log(p, "job %s refused: %s", short_id(rec->id, sid), why);
+        publish(p, prov_error_feedback(p, req, why), NULL);
+    }
+    hearth_job_request_free(req);
 }
 
 static int is_blocked(hearth_provider *p, const uint8_t pk[32])
@@ -297,7 +299,7 @@ static int lane_idle(struct lane *l)
 }
 
 /* Admission: customer, input, capacity, price and bid decide the state
- * the job is first recorded in. */
+ * the job is first recorded in. Takes req. */
 static void decide(hearth_provider *p, struct lane *l, hearth_job_request *req,
                    hearth_job_rec *rec)
 {
