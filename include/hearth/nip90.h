@@ -96,6 +96,13 @@ void hearth_job_request_free(hearth_job_request *r);
 int hearth_nip90_request_is_for(const hearth_job_request *r,
                                 const uint8_t pubkey[32]);
 
+/* SHA-256 of a job's inputs, the input_sha256 of metering notes
+ * (docs/protocol-settlement.md): for each input in order, its value's
+ * length as 8 bytes little-endian, then the value. Provider and customer
+ * compute it from the same (decrypted) i tags. */
+void hearth_nip90_input_hash(const hearth_job_input *inputs, size_t n,
+                             uint8_t out[32]);
+
 /* The runner's view of a request (pointers into r; time and memory
  * limits left 0). */
 void hearth_nip90_runner_job(const hearth_job_request *r,

@@ -216,3 +216,20 @@ int hearth_nip90_tw_end(hearth_nip90_tw *w)
     }
     return HEARTH_OK;
 }
+
+void hearth_nip90_input_hash(const hearth_job_input *inputs, size_t n,
+                             uint8_t out[32])
+{
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t len[8];
+        for (int b = 0; b < 8; b++)
+            len[b] = (uint8_t)((uint64_t)inputs[i].len >> (8 * b));
+        /* the length first, so inputs cannot be re-cut into others */
+        crypto_hash_sha256_update(&st, len, sizeof len);
+        crypto_hash_sha256_update(&st, (const uint8_t *)inputs[i].value,
+                                  inputs[i].len);
+    }
+    crypto_hash_sha256_final(&st, out);
+}

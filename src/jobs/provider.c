@@ -214,22 +214,6 @@ static int in_route(hearth_provider *p, const hearth_job_request *req)
     return 0;
 }
 
-static void input_hash(const hearth_job_request *req, uint8_t out[32])
-{
-    crypto_hash_sha256_state st;
-    crypto_hash_sha256_init(&st);
-    for (size_t i = 0; i < req->ninputs; i++) {
-        uint8_t len[8];
-        for (int b = 0; b < 8; b++)
-            len[b] = (uint8_t)((uint64_t)req->inputs[i].len >> (8 * b));
-        /* the length first, so inputs cannot be re-cut into others */
-        crypto_hash_sha256_update(&st, len, sizeof len);
-        crypto_hash_sha256_update(&st, (const uint8_t *)req->inputs[i].value,
-                                  req->inputs[i].len);
-    }
-    crypto_hash_sha256_final(&st, out);
-}
-
 static void rec_init(hearth_provider *p, const hearth_job_request *req,
                      hearth_job_rec *rec)
 {
@@ -242,7 +226,7 @@ static void rec_init(hearth_provider *p, const hearth_job_request *req,
     memcpy(rec->provider, p->pk, 32);
     rec->created_at = rec->updated_at = (int64_t)time(NULL);
     rec->deadline = req->expiration;
-    input_hash(req, rec->input_hash);
+    hearth_nip90_input_hash(req->inputs, req->ninputs, rec->input_hash);
 }
 
 static void active_add(hearth_provider *p, struct pjob *j)

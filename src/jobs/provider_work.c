@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "hearth/error.h"
+#include "hearth/meter.h"
 
 int prov_record(hearth_provider *p, const hearth_job_rec *rec,
                 const char *blob, size_t len)
@@ -174,12 +175,41 @@ static uint64_t charge(const struct pjob *j, const hearth_usage *u)
     return due;
 }
 
+/* The final metering note (docs/protocol-settlement.md): what the job
+ * used and costs, hashes of input and output, never their content. The
+ * customer checks it against the quote and answers with a receipt. */
+static hearth_event *metering_note(struct pjob *j, uint64_t quote)
+{
+    hearth_provider *p = j->lane->p;
+    const hearth_job_rec *rec = &j->rec;
+    hearth_meter_note n;
+    hearth_event *ev = NULL;
+    memset(&n, 0, sizeof n);
+    memcpy(n.request_id, rec->id, 32);
+    memcpy(n.customer, rec->customer, 32);
+    n.seq = 1;
+    n.final = 1;
+    n.usage = rec->usage;
+    n.amount_msat = rec->amount_msat;
+    n.price = j->lane->price;
+    memcpy(n.input_sha256, rec->input_hash, 32);
+    n.has_output = 1;
+    memcpy(n.output_sha256, rec->output_hash, 32);
+    n.rail = HEARTH_RAIL_CREDIT;
+    n.has_quote = 1;
+    n.quote_msat = quote;
+    if (hearth_meter_note_to_event(&n, (int64_t)time(NULL), &ev, NULL))
+        return NULL;
+    return prov_sign(p, ev);
+}
+
 static void finish_ok(struct pjob *j, hearth_runner_result *res)
 {
     hearth_provider *p = j->lane->p;
     hearth_job_rec *rec = &j->rec;
     hearth_event *ev = NULL;
     hearth_buf json = HEARTH_BUF_INIT;
+    uint64_t quote = rec->amount_msat;
 
     crypto_hash_sha256(rec->output_hash, (const uint8_t *)res->output.p,
                        res->output.len);
@@ -202,6 +232,7 @@ static void finish_ok(struct pjob *j, hearth_runner_result *res)
     rec->state = HEARTH_JOB_RESULT;
     rec->updated_at = (int64_t)time(NULL);
     hearth_job_rec copy = *rec; /* j belongs to the loop once posted */
+    hearth_event *note = metering_note(j, quote); /* after the result */
     /* The result leaves at once and is recorded meanwhile, so the disk's
      * sync is not on the customer's round trip. A crash before the record
      * lands leaves the job RUNNING: the restart closes it with an error
@@ -209,6 +240,8 @@ static void finish_ok(struct pjob *j, hearth_runner_result *res)
      * again. Once recorded, a restart republishes this very event. The
      * state machine keeps a DONE that the loop recorded first. */
     prov_post(p, MSG_FINISHED, j, ev);
+    if (note)
+        prov_post(p, MSG_FEEDBACK, NULL, note);
     /* not prov_record: refused when the loop recorded DONE first, which
      * is fine */
     hearth_jobdb_put(p->db, &copy, json.p, json.len, NULL);
