@@ -18,16 +18,16 @@
 #include <stdint.h>
 
 #include "hearth/buf.h"
+#include "hearth/offer.h"
 
 typedef struct hearth_ledger hearth_ledger;
 
 /* returned by the writers when the event was already applied */
 #define HEARTH_LEDGER_DUP 1
 
-enum hearth_ledger_rail {
-    HEARTH_RAIL_CREDIT = 1,     /* mutual credit: no money moves */
-    HEARTH_RAIL_LIGHTNING = 2   /* Lightning through NWC */
-};
+/* Rails are offer.h's HEARTH_RAIL_CREDIT (1: mutual credit, no money
+ * moves) and HEARTH_RAIL_LIGHTNING (2: Lightning through NWC), one
+ * definition for the whole library. */
 #define HEARTH_RAIL_MAX 2
 
 /* The chart of accounts, kept per (counterparty, rail). */

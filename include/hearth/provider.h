@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "hearth/jobdb.h"
+#include "hearth/ledger.h"
 #include "hearth/loop.h"
 #include "hearth/nip90.h"
 #include "hearth/offer.h"
@@ -62,6 +63,10 @@ typedef struct hearth_provider_opts {
     int (*route)(void *route_user, hearth_job_request *req,
                  const char *why);
     void *route_user;
+    /* The ledger receipts are booked in (docs/ledger.md), or NULL. A
+     * customer's receipt (kind 7442) for a delivered job becomes an
+     * ACCEPTED or DISPUTED posting, idempotent by the receipt's id. */
+    hearth_ledger *ledger;
     /* after hearth_provider_drain: no job runs any more and every event
      * the provider published got its answers (or timed out) */
     void (*on_drained)(hearth_provider *p, void *user);

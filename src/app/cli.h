@@ -58,6 +58,7 @@ int cmd_sim(int argc, char **argv);
 int cmd_peers(int argc, char **argv);
 int cmd_market(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_ledger(int argc, char **argv);
 int cmd_job(int argc, char **argv);
 
 #endif

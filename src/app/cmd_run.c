@@ -43,6 +43,7 @@ struct peer {
     hearth_relay *relay;
     hearth_pool *pool;
     hearth_jobdb *db;
+    hearth_ledger *ledger;
     hearth_runner *runners[RUN_MAX_RUNNERS];
     hearth_price prices[RUN_MAX_RUNNERS];
     size_t nrunners;
@@ -332,6 +333,11 @@ static int start_provider(struct peer *pe)
         cli_error("cannot open the job table in %s", dir);
         return CLI_ERROR;
     }
+    if (open_dir(pe->o.data, "ledger", dir, sizeof dir) ||
+        hearth_ledger_open(dir, &pe->ledger)) {
+        cli_error("cannot open the ledger in %s", dir);
+        return CLI_ERROR;
+    }
     int rc = start_router(pe);
     if (rc != CLI_OK)
         return rc;
@@ -353,6 +359,7 @@ static int start_provider(struct peer *pe)
     po.log = log_cb;
     po.log_ctx = "";
     po.on_drained = drained;
+    po.ledger = pe->ledger;
     po.user = pe;
     if (hearth_provider_new(pe->loop, pe->pool, pe->db, &po, &pe->prov) ||
         hearth_provider_start(pe->prov)) {
@@ -394,6 +401,7 @@ static void teardown(struct peer *pe)
     hearth_relay_free(pe->relay);
     hearth_store_close(pe->store);
     hearth_jobdb_close(pe->db);
+    hearth_ledger_close(pe->ledger);
     hearth_view_close(pe->view);
     for (size_t i = 0; i < pe->nrunners; i++)
         hearth_runner_free(pe->runners[i]);

@@ -26,6 +26,7 @@ static const struct {
     {"peers", cmd_peers, "rank the providers in the market view, with the reasons"},
     {"market", cmd_market, "keep the local market view in step with relays"},
     {"run", cmd_run, "run this peer: publish offers and serve NIP-90 jobs"},
+    {"ledger", cmd_ledger, "this peer's books: balances, history, CSV export"},
     {"job", cmd_job, "submit, follow and cancel NIP-90 jobs as a customer"},
 };
 

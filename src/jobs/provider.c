@@ -14,6 +14,7 @@
 #include "hearth/hex.h"
 #include "hearth/keys.h"
 #include "hearth/kinds.h"
+#include "hearth/meter.h"
 
 #define RESUME_MAX 4096u        /* open jobs looked at on start */
 #define QUOTE_TTL_S 3600        /* a quote nobody took is closed after */
@@ -455,11 +456,53 @@ static void on_deletion(hearth_provider *p, const hearth_event *ev)
     }
 }
 
+/* ---- receipts (kind 7442) into the ledger ---- */
+
+static void on_receipt(hearth_provider *p, const hearth_event *ev)
+{
+    hearth_receipt r;
+    hearth_job_rec rec;
+    char sid[13];
+    if (hearth_receipt_from_event(ev, (int64_t)time(NULL), &r, NULL) ||
+        hearth_jobdb_get(p->db, r.request_id, &rec) ||
+        rec.role != HEARTH_JOB_PROVIDER || rec.state != HEARTH_JOB_DONE ||
+        memcmp(rec.customer, r.customer, 32) || !rec.amount_msat)
+        return; /* not a receipt for a job we delivered to its author */
+    hearth_ledger_post_req q;
+    memset(&q, 0, sizeof q);
+    memcpy(q.event_id, r.id, 32);
+    q.side = HEARTH_SIDE_SELL;
+    q.rail = HEARTH_RAIL_CREDIT;
+    memcpy(q.counterparty, rec.customer, 32);
+    memcpy(q.job_id, rec.id, 32);
+    q.time = (int64_t)time(NULL);
+    int accepted = r.status == HEARTH_RECEIPT_ACCEPT;
+    q.kind = accepted ? HEARTH_POST_ACCEPTED : HEARTH_POST_DISPUTED;
+    /* never book more than we charged, whatever the receipt says */
+    q.amount_msat = accepted && r.amount_msat < rec.amount_msat
+                        ? r.amount_msat
+                        : rec.amount_msat;
+    if (!q.amount_msat)
+        return;
+    q.memo = accepted ? "receipt" : hearth_dispute_name(r.reason);
+    const char *why = NULL;
+    int rc = hearth_ledger_post(p->o.ledger, &q, &why);
+    if (rc == HEARTH_OK)
+        prov_log(p, "job %s %s by the customer: %llu msat booked",
+                 short_id(rec.id, sid), accepted ? "accepted" : "disputed",
+                 (unsigned long long)q.amount_msat);
+    else if (rc != HEARTH_LEDGER_DUP)
+        prov_log(p, "ledger: could not book a receipt: %s",
+                 why ? why : hearth_strerror(rc));
+}
+
 static int on_event(hearth_sub *s, const hearth_event *ev, const char *relay,
                     void *user)
 {
     hearth_provider *p = user;
-    if (s == p->sub_del)
+    if (s == p->sub_rcpt)
+        on_receipt(p, ev);
+    else if (s == p->sub_del)
         on_deletion(p, ev);
     else
         on_request(p, ev);
@@ -606,6 +649,23 @@ static int subscribe(hearth_provider *p, int deletions, hearth_sub **out)
     return rc;
 }
 
+static int subscribe_receipts(hearth_provider *p)
+{
+    char hex[65], f[160];
+    hearth_filter *flt = NULL;
+    hearth_hex_encode(p->pk, 32, hex);
+    snprintf(f, sizeof f, "{\"kinds\":[%u],\"#p\":[\"%s\"],\"since\":%lld}",
+             HEARTH_KIND_RECEIPT, hex,
+             (long long)time(NULL) - (long long)p->o.max_age_s);
+    int rc = hearth_filter_parse(f, strlen(f), &flt, NULL);
+    if (rc != HEARTH_OK)
+        return rc;
+    hearth_sub_cbs cbs = {.on_event = on_event};
+    rc = hearth_pool_sub(p->pool, &flt, 1, &cbs, p, &p->sub_rcpt);
+    hearth_filter_free(flt);
+    return rc;
+}
+
 /* ---- life cycle ---- */
 
 static int lanes_init(hearth_provider *p, const hearth_provider_opts *o)
@@ -668,6 +728,8 @@ int hearth_provider_start(hearth_provider *p)
         rc = subscribe(p, 0, &p->sub_req);
     if (rc == HEARTH_OK)
         rc = subscribe(p, 1, &p->sub_del);
+    if (rc == HEARTH_OK && p->o.ledger)
+        rc = subscribe_receipts(p);
     return rc;
 }
 
@@ -762,6 +824,8 @@ void hearth_provider_free(hearth_provider *p)
         hearth_pool_unsub(p->sub_req);
     if (p->sub_del)
         hearth_pool_unsub(p->sub_del);
+    if (p->sub_rcpt)
+        hearth_pool_unsub(p->sub_rcpt);
     prov_lanes_stop(p);
     struct outmsg *m = p->out_head;
     while (m) {

@@ -64,7 +64,7 @@ struct hearth_provider {
     pthread_mutex_t out_mu;       /* guards the outbox and st */
     struct outmsg *out_head, *out_tail;
     struct pjob *active;          /* admitted, not finished (loop) */
-    hearth_sub *sub_req, *sub_del;
+    hearth_sub *sub_req, *sub_del, *sub_rcpt;
     hearth_provider_stats st;
     size_t pending_pubs;
     int draining, drained;

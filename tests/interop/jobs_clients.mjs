@@ -8,6 +8,7 @@
 // payment-required with the amount.
 //
 // usage: node jobs_clients.mjs PATH/TO/hearth
+import { spawnSync } from 'node:child_process';
 import WebSocket from 'ws';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { Relay, useWebSocketImplementation } from 'nostr-tools/relay';
@@ -220,6 +221,55 @@ async function ndkJobs(url, peer) {
   }
 }
 
+// The provider's metering note (kind 7441) for a delivered job; the
+// customer answers with a receipt (kind 7442) and the provider books it
+// in its ledger (`hearth ledger`).
+async function settle(relay, peer, k, req) {
+  let note;
+  for (let i = 0; i < 50 && !note; i++) {
+    note = (await new Promise((res) => {
+      const got = [];
+      const sub = relay.subscribe([{ kinds: [7441], '#e': [req.id] }], {
+        onevent: (e) => got.push(e),
+        oneose: () => { sub.close(); res(got[0]); },
+      });
+    }));
+    if (!note)
+      await sleep(100);
+  }
+  rep.ok(note && verifyEvent(note) && note.pubkey === peer.pubkey,
+    'the provider publishes a signed metering note for the job', note);
+  if (!note)
+    return;
+  const tag = (n) => note.tags.find((t) => t[0] === n)?.[1];
+  rep.ok(tag('amount') === '5000' && tag('final') === '1' && tag('seq') === '1' &&
+    /^[0-9a-f]{64}$/.test(tag('input_sha256') || '') &&
+    /^[0-9a-f]{64}$/.test(tag('output_sha256') || ''),
+  'the note carries amount, seq, final and the input and output hashes', note.tags);
+  const receipt = finalizeEvent({ kind: 7442, created_at: now(), content: '', tags: [
+    ['e', note.id], ['request', req.id], ['p', peer.pubkey], ['v', '1'],
+    ['status', 'accept'], ['amount', tag('amount')], ['rail', 'credit']] }, k.sk);
+  await relay.publish(receipt);
+  await sleep(1000);
+  const out = spawnSync(hearth, ['ledger', 'balances', '--data', peer.data, '--json'],
+    { encoding: 'utf8' });
+  let rows = [];
+  try {
+    rows = JSON.parse(out.stdout);
+  } catch {
+    // reported below
+  }
+  rep.ok(rows.some((r) => r.counterparty === k.pk && r.net_owed_msat === 5000 &&
+    r.revenue_msat === 5000), 'the provider books the accepted receipt: the customer owes 5000 msat',
+  out.stdout + out.stderr);
+  await relay.publish(receipt); // the same receipt again: booked once
+  await sleep(500);
+  const again = spawnSync(hearth, ['ledger', 'history', '--data', peer.data, '--json'],
+    { encoding: 'utf8' });
+  rep.ok(again.stdout.trim().split('\n').filter((l) => l).length === 1,
+    'a receipt seen twice is booked once', again.stdout);
+}
+
 async function priced(hearthBin) {
   const peer = await startPeer(hearthBin, ['--port', '0', '--runner', 'pow,threads=1',
     '--price-job', '5000']);
@@ -240,6 +290,7 @@ async function priced(hearthBin) {
     rep.ok(res2.result && res2.result.tags.some((t) => t[0] === 'amount' && t[1] === '5000'),
       'a bid covering the price is served, amount tag on the result',
       res2.result?.tags ?? res2.feedback.map((f) => f.tags));
+    await settle(relay, peer, k, req2);
   } finally {
     relay.close();
     await peer.stop();
