@@ -73,6 +73,21 @@ typedef struct hearth_customer_opts {
 
 void hearth_customer_opts_default(hearth_customer_opts *o);
 
+/* What became of an attempt's settlement (docs/jobs.md "Customer"): an
+ * attempt that got a result waits a short grace for the provider's final
+ * metering note (kind 7441), checks it and answers with a receipt (kind
+ * 7442). */
+enum hearth_cust_receipt {
+    HEARTH_CUST_RECEIPT_NONE = 0,  /* no result: nothing to settle */
+    HEARTH_CUST_RECEIPT_PENDING,   /* result in, final note awaited */
+    HEARTH_CUST_RECEIPT_NO_NOTE,   /* no final note within the grace */
+    HEARTH_CUST_RECEIPT_ACCEPTED,  /* accept receipt published */
+    HEARTH_CUST_RECEIPT_DISPUTED,  /* dispute receipt published */
+    HEARTH_CUST_RECEIPT_FAILED     /* the receipt could not be built */
+};
+/* "none", "pending", "no-note", "accepted", "disputed", "failed" */
+const char *hearth_cust_receipt_name(int receipt);
+
 /* One attempt as the callbacks and the final report see it. */
 typedef struct hearth_customer_attempt {
     uint8_t provider[32];
@@ -84,6 +99,13 @@ typedef struct hearth_customer_attempt {
     uint64_t amount_msat;           /* charged (OK) or quoted (PRICE) */
     uint8_t result_id[32];          /* zero without a result */
     uint8_t output_hash[32];        /* SHA-256 of the result content */
+    /* settlement: final in on_done, PENDING or NONE in on_attempt */
+    int receipt;                    /* enum hearth_cust_receipt */
+    uint8_t note_id[32];            /* the final note answered, else zero */
+    uint8_t receipt_id[32];         /* the receipt published, else zero */
+    char receipt_reason[32];        /* dispute code ("overcharged"), or
+                                       "no metering note"; "" if accepted */
+    uint64_t receipt_msat;          /* the amount the receipt accepts */
 } hearth_customer_attempt;
 
 typedef struct hearth_customer_result {

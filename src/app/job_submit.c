@@ -145,11 +145,31 @@ static void on_attempt(hearth_customer_job *j,
                 a->reason);
 }
 
+/* One line per attempt that got a result: what its receipt said. */
+static void receipt_lines(const hearth_customer_result *res)
+{
+    for (size_t i = 0; i < res->nattempts; i++) {
+        const hearth_customer_attempt *a = &res->attempts[i];
+        if (a->receipt == HEARTH_CUST_RECEIPT_ACCEPTED)
+            fprintf(stderr, "hearth: receipt: accepted %llu msat\n",
+                    (unsigned long long)a->receipt_msat);
+        else if (a->receipt == HEARTH_CUST_RECEIPT_DISPUTED)
+            fprintf(stderr, "hearth: receipt: disputed (%s)\n",
+                    a->receipt_reason);
+        else if (a->receipt == HEARTH_CUST_RECEIPT_NO_NOTE)
+            fprintf(stderr, "hearth: receipt: none (no metering note)\n");
+        else if (a->receipt == HEARTH_CUST_RECEIPT_FAILED)
+            fprintf(stderr, "hearth: receipt: none (%s)\n",
+                    a->receipt_reason);
+    }
+}
+
 static void on_done(hearth_customer_job *j, const hearth_customer_result *res,
                     void *user)
 {
     struct run *r = user;
     bar_end(r);
+    receipt_lines(res);
     hearth_customer_job_id(j, r->root);
     r->res = *res;
     memcpy(r->atts, res->attempts, res->nattempts * sizeof *res->attempts);
@@ -354,6 +374,36 @@ static int fill_pow_input(struct job_submit *q)
     return rc;
 }
 
+/* "receipt": null without a result, else what was sent (id null when
+ * nothing was: no metering note, or it could not be published) */
+static void json_receipt(hearth_buf *b, const hearth_customer_attempt *a)
+{
+    static const uint8_t none[32];
+    if (a->receipt == HEARTH_CUST_RECEIPT_NONE) {
+        hearth_buf_adds(b, ",\"receipt\":null");
+        return;
+    }
+    if (memcmp(a->receipt_id, none, 32)) {
+        hearth_buf_adds(b, ",\"receipt\":{\"id\":\"");
+        hearth_buf_addhex(b, a->receipt_id, 32);
+        hearth_buf_addc(b, '"');
+    } else {
+        hearth_buf_adds(b, ",\"receipt\":{\"id\":null");
+    }
+    if (memcmp(a->note_id, none, 32)) {
+        hearth_buf_adds(b, ",\"note_id\":\"");
+        hearth_buf_addhex(b, a->note_id, 32);
+        hearth_buf_addc(b, '"');
+    } else {
+        hearth_buf_adds(b, ",\"note_id\":null");
+    }
+    hearth_buf_addf(b, ",\"status\":\"%s\",\"reason\":",
+                    hearth_cust_receipt_name(a->receipt));
+    hearth_buf_addjson(b, a->receipt_reason, strlen(a->receipt_reason));
+    hearth_buf_addf(b, ",\"amount_msat\":%llu}",
+                    (unsigned long long)a->receipt_msat);
+}
+
 static void print_json(struct run *r)
 {
     const hearth_customer_result *res = &r->res;
@@ -394,9 +444,11 @@ static void print_json(struct run *r)
         hearth_buf_addf(&b, "\",\"outcome\":\"%s\",\"reason\":",
                         hearth_cust_outcome_name(a->outcome));
         hearth_buf_addjson(&b, a->reason, strlen(a->reason));
-        hearth_buf_addf(&b, ",\"bid_msat\":%llu,\"amount_msat\":%llu}",
+        hearth_buf_addf(&b, ",\"bid_msat\":%llu,\"amount_msat\":%llu",
                         (unsigned long long)a->bid_msat,
                         (unsigned long long)a->amount_msat);
+        json_receipt(&b, a);
+        hearth_buf_addc(&b, '}');
     }
     hearth_buf_addf(&b, "],\"redundancy\":%u,\"results_ok\":%u,"
                         "\"agreement\":%s}\n", res->redundancy, res->nok,

@@ -30,6 +30,16 @@ const char *hearth_cust_outcome_name(int o)
     return outcome_names[o];
 }
 
+static const char *const receipt_names[] = {
+    "none", "pending", "no-note", "accepted", "disputed", "failed"};
+
+const char *hearth_cust_receipt_name(int r)
+{
+    if (r < 0 || (size_t)r >= sizeof receipt_names / sizeof *receipt_names)
+        return "unknown";
+    return receipt_names[r];
+}
+
 void hearth_customer_opts_default(hearth_customer_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -298,6 +308,7 @@ static void job_free(hearth_customer_job *j)
         }
     for (size_t i = 0; i < j->natt; i++) {
         cust_attempt_stop(&j->att[i]);
+        cust_settle_stop(&j->att[i]);
         hearth_buf_free(&j->att[i].result);
     }
     lws_sul_cancel(&j->deadline_timer);
@@ -342,17 +353,40 @@ static void done_cb(lws_sorted_usec_list_t *sul)
     job_free(j);
 }
 
+static int settling(const hearth_customer_job *j)
+{
+    for (size_t i = 0; i < j->natt; i++)
+        if (j->att[i].a.receipt == HEARTH_CUST_RECEIPT_PENDING)
+            return 1;
+    return 0;
+}
+
+/* The report waits for every receipt: it tells of them, and the job's
+ * subscriptions to notes end with it. Each wait is bounded by the grace. */
+static void schedule_done(hearth_customer_job *j)
+{
+    if (!j->ending || settling(j))
+        return;
+    lws_sul_schedule(hearth_loop_lws(j->c->loop), 0, &j->done_timer,
+                     done_cb, 1);
+}
+
+void cust_settled(hearth_customer_job *j)
+{
+    schedule_done(j);
+}
+
 /* on_done never runs inside a caller's hearth_customer_* call */
 static void finish(hearth_customer_job *j, int outcome, const char *reason)
 {
     if (j->finished)
         return;
     j->finished = 1;
+    j->ending = 1;
     j->final = outcome;
     snprintf(j->reason, sizeof j->reason, "%s", reason ? reason : "");
     lws_sul_cancel(&j->deadline_timer);
-    lws_sul_schedule(hearth_loop_lws(j->c->loop), 0, &j->done_timer,
-                     done_cb, 1);
+    schedule_done(j);
 }
 
 static const struct catt *last_failed(const hearth_customer_job *j)
@@ -448,6 +482,7 @@ void cust_attempt_ended(struct catt *t)
 {
     hearth_customer_job *j = t->job;
     cust_attempt_stop(t);
+    cust_settle_start(t);
     if (t->a.outcome != HEARTH_CUST_OK)
         cust_withdraw(j->c, t, t->a.reason);
     observe(j, t);

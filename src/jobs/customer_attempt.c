@@ -1,16 +1,19 @@
 /* Customer role, one attempt: its subscription to the replies, the
  * attempt timer, reading feedback and results from the provider asked,
- * the NIP-09 withdrawal, and its record in the job table. */
+ * the NIP-09 withdrawal, its record in the job table, and its settlement
+ * (the provider's metering notes answered with a receipt). */
 #include "customer_internal.h"
 
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "hearth/error.h"
 #include "hearth/hex.h"
 #include "hearth/kinds.h"
+#include "hearth/view.h"
 
 /* Deletions and requests need no per-relay bookkeeping here: a request
  * nobody took shows up as the attempt's timeout. */
@@ -207,6 +210,8 @@ static void record_new(hearth_customer_job *j, const struct catt *t,
     hearth_buf_free(&json);
 }
 
+static int subscribe_notes(struct catt *t);
+
 int cust_attempt_start(hearth_customer_job *j, struct catt *t,
                        hearth_event *req)
 {
@@ -214,9 +219,12 @@ int cust_attempt_start(hearth_customer_job *j, struct catt *t,
      * must not pass by unseen */
     int rc = subscribe(t, j->spec.kind);
     if (rc == HEARTH_OK)
+        rc = subscribe_notes(t);
+    if (rc == HEARTH_OK)
         rc = hearth_pool_publish(j->c->pool, req, pub_ignored, NULL);
     if (rc != HEARTH_OK) {
         cust_attempt_stop(t);
+        cust_settle_stop(t);
         return rc;
     }
     t->sent_ms = cust_now_ms();
@@ -312,4 +320,180 @@ void cust_record(hearth_customer_job *j, const struct catt *t)
         return;
     fill_rec(j, t, &rec);
     hearth_jobdb_put(j->c->db, &rec, NULL, 0, NULL);
+}
+
+/* ---- settlement: the metering note and the receipt ---- */
+
+/* The latest note by seq. A higher seq that breaks the cumulative rule
+ * (lower amount, other price vector...) is ignored: the earlier note
+ * still stands, and a final note that never comes is "no metering note". */
+static void keep_note(struct catt *t, const hearth_meter_note *n)
+{
+    if (t->have_note && (!hearth_meter_note_supersedes(n, &t->note) ||
+                         hearth_meter_note_follows(n, &t->note, NULL)))
+        return;
+    t->note = *n;
+    t->have_note = 1;
+}
+
+static void settle(struct catt *t);
+
+static int on_note(hearth_sub *s, const hearth_event *ev, const char *relay,
+                   void *user)
+{
+    struct catt *t = user;
+    hearth_meter_note n;
+    (void)s, (void)relay;
+    if (ev->kind != HEARTH_KIND_METERING_NOTE ||
+        memcmp(ev->pubkey, t->a.provider, 32) ||
+        hearth_meter_note_from_event(ev, (int64_t)time(NULL), &n, NULL))
+        return 0;
+    /* a note about another request, or billing someone else, is not ours
+     * to answer */
+    if (memcmp(n.request_id, t->a.request_id, 32) ||
+        memcmp(n.customer, t->job->c->pk, 32))
+        return 0;
+    keep_note(t, &n);
+    if (t->a.receipt == HEARTH_CUST_RECEIPT_PENDING && t->note.final)
+        settle(t);
+    return 0;
+}
+
+static int subscribe_notes(struct catt *t)
+{
+    char id[65], prov[65];
+    hearth_buf f = HEARTH_BUF_INIT;
+    hearth_filter *flt = NULL;
+    hearth_hex_encode(t->a.request_id, 32, id);
+    hearth_hex_encode(t->a.provider, 32, prov);
+    hearth_buf_addf(&f, "{\"kinds\":[%u],\"authors\":[\"%s\"],"
+                        "\"#e\":[\"%s\"]}", HEARTH_KIND_METERING_NOTE, prov, id);
+    int rc = hearth_buf_error(&f);
+    if (rc == HEARTH_OK)
+        rc = hearth_filter_parse(f.p, f.len, &flt, NULL);
+    hearth_sub_cbs cbs = {.on_event = on_note};
+    if (rc == HEARTH_OK)
+        rc = hearth_pool_sub(t->job->c->pool, &flt, 1, &cbs, t, &t->note_sub);
+    hearth_filter_free(flt);
+    hearth_buf_free(&f);
+    return rc;
+}
+
+void cust_settle_stop(struct catt *t)
+{
+    if (t->note_sub) {
+        hearth_pool_unsub(t->note_sub);
+        t->note_sub = NULL;
+    }
+    lws_sul_cancel(&t->grace);
+}
+
+static void settle_end(struct catt *t, int receipt, const char *reason)
+{
+    t->a.receipt = receipt;
+    snprintf(t->a.receipt_reason, sizeof t->a.receipt_reason, "%s",
+             reason ? reason : "");
+    cust_settle_stop(t);
+    cust_settled(t->job);
+}
+
+static void grace_cb(lws_sorted_usec_list_t *sul)
+{
+    struct catt *t = lws_container_of(sul, struct catt, grace);
+    if (t->a.receipt == HEARTH_CUST_RECEIPT_PENDING)
+        settle_end(t, HEARTH_CUST_RECEIPT_NO_NOTE, "no metering note");
+}
+
+/* The provider's price vector from its offer in the market view; the
+ * note's own when the view does not know it (then only the quote
+ * bounds the amount). */
+static void offer_price(const struct catt *t, hearth_price *out)
+{
+    hearth_peer *peers = NULL;
+    hearth_peer_obs *obs = NULL;
+    hearth_offer *offers = NULL;
+    size_t n = 0;
+    hearth_customer_job *j = t->job;
+    *out = t->note.price;
+    if (!j->c->view ||
+        hearth_view_snapshot(j->c->view, j->spec.kind, (int64_t)time(NULL),
+                             &peers, &obs, &offers, &n) != HEARTH_OK)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (!memcmp(peers[i].pubkey, t->a.provider, 32)) {
+            *out = peers[i].price;
+            break;
+        }
+    free(peers);
+    free(obs);
+    free(offers);
+}
+
+/* Why the note cannot be accepted, or NONE. A result that failed our
+ * checks is a wrong result whatever the note says of it. */
+static hearth_dispute judge(const struct catt *t)
+{
+    const hearth_customer_job *j = t->job;
+    hearth_dispute why = HEARTH_DISPUTE_NONE;
+    hearth_price price;
+    uint8_t in[32];
+    if (t->a.outcome != HEARTH_CUST_OK)
+        return HEARTH_DISPUTE_WRONG_RESULT;
+    if (hearth_meter_check_output(&t->note, t->a.output_hash, &why, NULL))
+        return why;
+    /* the provider ran other inputs than we sent */
+    hearth_nip90_input_hash(j->spec.inputs, j->spec.ninputs, in);
+    if (memcmp(in, t->note.input_sha256, 32))
+        return HEARTH_DISPUTE_WRONG_RESULT;
+    offer_price(t, &price);
+    /* the bid is what we agreed to pay: the quote */
+    if (hearth_meter_check_note(&t->note, t->a.bid_msat, &price, NULL, &why,
+                                NULL))
+        return why;
+    return HEARTH_DISPUTE_NONE;
+}
+
+static int publish_receipt(struct catt *t, const hearth_receipt *r)
+{
+    hearth_customer *c = t->job->c;
+    hearth_event *ev = NULL;
+    int rc = hearth_receipt_to_event(r, (int64_t)time(NULL), &ev, NULL);
+    if (rc == HEARTH_OK)
+        rc = hearth_event_sign(ev, c->sk);
+    if (rc == HEARTH_OK)
+        rc = hearth_pool_publish(c->pool, ev, pub_ignored, NULL);
+    if (rc == HEARTH_OK)
+        memcpy(t->a.receipt_id, ev->id, 32);
+    hearth_event_free(ev);
+    return rc;
+}
+
+static void settle(struct catt *t)
+{
+    hearth_receipt r;
+    hearth_dispute why = judge(t);
+    hearth_receipt_for(&t->note, why, &r);
+    memcpy(t->a.note_id, t->note.id, 32);
+    t->a.receipt_msat = r.amount_msat;
+    if (publish_receipt(t, &r) != HEARTH_OK)
+        settle_end(t, HEARTH_CUST_RECEIPT_FAILED, "could not publish");
+    else if (why == HEARTH_DISPUTE_NONE)
+        settle_end(t, HEARTH_CUST_RECEIPT_ACCEPTED, "");
+    else
+        settle_end(t, HEARTH_CUST_RECEIPT_DISPUTED, hearth_dispute_name(why));
+}
+
+void cust_settle_start(struct catt *t)
+{
+    if (t->a.outcome != HEARTH_CUST_OK && t->a.outcome != HEARTH_CUST_INVALID) {
+        cust_settle_stop(t);
+        return;
+    }
+    t->a.receipt = HEARTH_CUST_RECEIPT_PENDING;
+    if (t->have_note && t->note.final) {
+        settle(t);
+        return;
+    }
+    lws_sul_schedule(hearth_loop_lws(t->job->c->loop), 0, &t->grace,
+                     grace_cb, (lws_usec_t)CUST_NOTE_GRACE_MS * 1000);
 }

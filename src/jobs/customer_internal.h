@@ -7,6 +7,12 @@
 #include <libwebsockets.h>
 
 #include "hearth/customer.h"
+#include "hearth/meter.h"
+
+/* How long after its result an attempt waits for the final metering
+ * note: the provider sends it right behind the result, so a few seconds
+ * cover the relays' round trip without holding the job up much. */
+#define CUST_NOTE_GRACE_MS 3000
 
 
 /* One request to one provider. */
@@ -19,6 +25,11 @@ struct catt {
     int rebid;                       /* this attempt is a re-bid */
     hearth_buf result;               /* verified content (OK) */
     char summary[HEARTH_CUSTOMER_SUMMARY_MAX];
+    /* settlement (customer_receipt part of customer_attempt.c) */
+    hearth_sub *note_sub;            /* kind 7441 from the provider */
+    lws_sorted_usec_list_t grace;    /* waiting for the final note */
+    hearth_meter_note note;          /* the latest note by seq */
+    int have_note;
 };
 
 struct hearth_customer_job {
@@ -39,6 +50,7 @@ struct hearth_customer_job {
     size_t nrebid;
     int finished;                    /* on_done scheduled */
     int final;                       /* enum hearth_cust_outcome */
+    int ending;                      /* finish() ran: report once settled */
     char reason[HEARTH_CUSTOMER_WHY_MAX];
     lws_sorted_usec_list_t deadline_timer;
     lws_sorted_usec_list_t done_timer;
@@ -61,6 +73,9 @@ void cust_attempt_ended(struct catt *t);
 int cust_send(hearth_customer_job *j, const uint8_t provider[32],
               uint64_t bid, int rebid);
 
+/* an attempt's settlement ended: report the job if it was waiting */
+void cust_settled(hearth_customer_job *j);
+
 /* customer_attempt.c */
 int cust_attempt_start(hearth_customer_job *j, struct catt *t,
                        hearth_event *req);
@@ -68,6 +83,11 @@ void cust_attempt_stop(struct catt *t);
 /* NIP-09 deletion of t's request, published and forgotten */
 void cust_withdraw(hearth_customer *c, const struct catt *t,
                    const char *reason);
+/* after the attempt ended: with a result, wait for the final note and
+ * answer it with a receipt; without, stop listening for notes */
+void cust_settle_start(struct catt *t);
+/* stop listening for notes (no receipt); safe twice */
+void cust_settle_stop(struct catt *t);
 /* job table record of t */
 void cust_record(hearth_customer_job *j, const struct catt *t);
 

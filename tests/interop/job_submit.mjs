@@ -5,13 +5,17 @@
 // a provider killed mid-job (the customer moves on; the restarted
 // provider closes the job and never re-runs it); tampered results
 // rejected; cancellation by SIGINT and by `hearth job cancel`; a full
-// queue answered "busy" and the customer moving on.
+// queue answered "busy" and the customer moving on. Settlement: after a
+// verified result the customer answers the provider's metering note
+// (kind 7441) with a receipt (kind 7442): accept, or dispute when the
+// result was wrong or the note charges above the bid.
 //
 //   node job_submit.mjs path/to/hearth
 import {
   Checks, cleanupDir, freePort, hearthRun, hearthSpawn, newKey, noKeyEnv, sleep,
   startHearthRelay, tmpDir,
 } from './pool_common.mjs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { finalizeEvent, getEventHash } from 'nostr-tools/pure';
 import { npubEncode } from 'nostr-tools/nip19';
@@ -88,6 +92,28 @@ async function offerOn(url, pk) {
   throw new Error(`no offer from ${pk} on ${url}`);
 }
 
+// events on a relay matching filter (retried: publishes may still land)
+async function fetchEvents(url, filter, want = 1) {
+  let evs = [];
+  for (let i = 0; i < 20; i++) {
+    const r = await hearthRun(hearth, ['req', JSON.stringify(filter), '--relay', url,
+      '--timeout', '5'], '', env);
+    evs = r.out.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+    if (evs.length >= want)
+      return evs;
+    await sleep(200);
+  }
+  return evs;
+}
+
+const tag = (ev, name) => (ev.tags.find((x) => x[0] === name) || [])[1];
+
+// The receipt by customer for the note on the request: one, or null.
+async function receiptFor(url, customer, noteId) {
+  const evs = await fetchEvents(url, { kinds: [7442], authors: [customer], '#e': [noteId] });
+  return evs[0] || null;
+}
+
 const unsigned = (content) => JSON.stringify({ kind: 1, content, tags: [['t', 'hearth']] });
 
 function submitArgs(url, data, pow, extra = []) {
@@ -156,11 +182,40 @@ const CHEATS = [
   (ev, target) => { ev.tags[ev.tags.length - 1][2] = String(target - 4); mine(ev, target); },
 ];
 
+const sha256 = (data) => createHash('sha256').update(data).digest('hex');
+
+// input_sha256 as docs/protocol-settlement.md has it: per input, its
+// length as 8 bytes little-endian, then the value
+function inputHash(req) {
+  const h = createHash('sha256');
+  for (const x of req.tags.filter((y) => y[0] === 'i')) {
+    const v = Buffer.from(x[1], 'utf8');
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(v.length));
+    h.update(len);
+    h.update(v);
+  }
+  return h.digest('hex');
+}
+
+// A final metering note for req whose result had this content.
+function meterNote(req, content, amount, key) {
+  return finalizeEvent({ kind: 7441, created_at: now(), content: '', tags: [
+    ['e', req.id], ['p', req.pubkey], ['v', '1'], ['seq', '1'], ['final', '1'],
+    ['usage', 'jobs', '1'], ['usage', 'tokens_in', '0'], ['usage', 'tokens_out', '0'],
+    ['usage', 'gpu_ms', '0'], ['usage', 'hashes', '0'], ['price', 'job', '1'],
+    ['amount', String(amount)], ['input_sha256', inputHash(req)],
+    ['output_sha256', sha256(content)], ['rail', 'credit']] }, key.sk);
+}
+
 // A provider that answers every 5970 request addressed to it at once,
-// with the next cheat.
+// with the next cheat, then a final metering note for it (ws.notes:
+// request id -> note). With ws.overcharge set it mines honestly instead
+// but its note charges that many msat.
 function evilProvider(url, key) {
   const ws = new WebSocket(url);
   let n = 0;
+  ws.notes = new Map();
   ws.on('open', () => ws.send(JSON.stringify(['REQ', 'evil',
     { kinds: [5970], '#p': [key.pk], since: now() - 5 }])));
   ws.on('message', (d) => {
@@ -171,10 +226,17 @@ function evilProvider(url, key) {
     const input = JSON.parse(req.tags.find((x) => x[0] === 'i')[1]);
     const target = Number(req.tags.find((x) => x[0] === 'param' && x[1] === 'pow')[2]);
     const ev = { ...input, tags: [...input.tags, ['nonce', '0', String(target)]] };
-    CHEATS[n++ % CHEATS.length](ev, target);
-    const res = finalizeEvent({ kind: 6970, created_at: now(), content: JSON.stringify(ev),
+    if (ws.overcharge)
+      mine(ev, target);
+    else
+      CHEATS[n++ % CHEATS.length](ev, target);
+    const content = JSON.stringify(ev);
+    const res = finalizeEvent({ kind: 6970, created_at: now(), content,
       tags: [['e', req.id], ['p', req.pubkey]] }, key.sk);
     ws.send(JSON.stringify(['EVENT', res]));
+    const note = meterNote(req, content, ws.overcharge || 1, key);
+    ws.notes.set(req.id, note);
+    ws.send(JSON.stringify(['EVENT', note]));
   });
   return ws;
 }
@@ -184,7 +246,8 @@ const pA = await provider(r1.url, 'pA', 10);
 const pB = await provider(r1.url, 'pB', 20);
 
 await t.step('the cheapest provider runs the job; the PoW checks out in nostr-tools', async () => {
-  const s = await submit(r1.url, 'c1', 12, ['--strategy', 'cheapest']);
+  const cust = newKey();
+  const s = await submit(r1.url, 'c1', 12, ['--strategy', 'cheapest', '--key', cust.hex]);
   t.ok(s.code === 0, 'submit exits 0', s.err);
   const j = s.j || {};
   t.ok(j.outcome === 'ok' && j.verified === true, 'result verified', j);
@@ -196,6 +259,20 @@ await t.step('the cheapest provider runs the job; the PoW checks out in nostr-to
     'status reads it back as done', st);
   const ps = await status(j.id, pA.data);
   t.ok(ps.role === 'provider' && ps.state === 'done', 'the provider table has it done', ps);
+  // settlement: the provider's final note, answered by an accept receipt
+  const notes = await fetchEvents(r1.url, { kinds: [7441], authors: [pA.pk], '#e': [j.id] });
+  const note = notes[0];
+  t.ok(note && tag(note, 'final') === '1', 'the provider published a final metering note', notes);
+  const rc = note ? await receiptFor(r1.url, cust.pk, note.id) : null;
+  t.ok(rc && tag(rc, 'request') === j.id && tag(rc, 'p') === pA.pk &&
+    tag(rc, 'status') === 'accept' && tag(rc, 'amount') === tag(note, 'amount') &&
+    !rc.tags.some((x) => x[0] === 'reason'),
+  'an accept receipt for the note, by the customer, for its amount', rc);
+  const a = (j.attempts || [])[0] || {};
+  t.ok(a.receipt && rc && a.receipt.id === rc.id && a.receipt.status === 'accepted' &&
+    a.receipt.amount_msat === Number(tag(note, 'amount')) && a.receipt.note_id === note.id,
+  '--json tells of the receipt', a);
+  t.ok(/receipt: accepted \d+ msat/.test(s.err), 'stderr sums it up', s.err);
 });
 
 await t.step('--provider pins a provider (npub)', async () => {
@@ -298,7 +375,29 @@ await t.step('tampered results are rejected and the job goes elsewhere', async (
       `${data}: the tampered result was rejected (${why})`, j.attempts || s.err);
     t.ok(s.code === 0 && j.provider === pC.pk && powOk(j.result, 12, `job ${data}`),
       `${data}: the honest provider delivered`, j);
+    const note = ws.notes.get(first.request_id);
+    const rc = note ? await receiptFor(r2.url, note.tags[1][1], note.id) : null;
+    t.ok(rc && tag(rc, 'status') === 'dispute' && tag(rc, 'reason') === 'wrong_result' &&
+      tag(rc, 'request') === first.request_id && tag(rc, 'p') === evil.pk,
+    `${data}: its note got a dispute receipt (wrong_result)`, rc);
+    t.ok(first.receipt && first.receipt.status === 'disputed' &&
+      first.receipt.reason === 'wrong_result', `${data}: --json tells of the dispute`, first);
   }
+  // a correct result whose note charges above the bid (1 msat)
+  ws.overcharge = 50;
+  const s = await submit(r2.url, 'c7d', 12, ['--provider', evil.pk]);
+  const j = s.j || {};
+  const first = (j.attempts || [])[0] || {};
+  t.ok(s.code === 0 && j.provider === evil.pk && j.verified && powOk(j.result, 12, 'job c7d'),
+    'c7d: the honest work of the overcharging provider is taken', j);
+  const note = ws.notes.get(first.request_id);
+  const rc = note ? await receiptFor(r2.url, note.tags[1][1], note.id) : null;
+  t.ok(rc && tag(rc, 'status') === 'dispute' && tag(rc, 'reason') === 'overcharged' &&
+    tag(rc, 'amount') === '0', 'c7d: its note got a dispute receipt (overcharged)', rc);
+  t.ok(first.receipt && first.receipt.status === 'disputed' &&
+    first.receipt.reason === 'overcharged' && /receipt: disputed \(overcharged\)/.test(s.err),
+  'c7d: --json and stderr tell of it', { a: first, err: s.err });
+  ws.overcharge = 0;
 });
 
 await t.step('a full queue answers "busy" and the customer moves on', async () => {
