@@ -114,6 +114,13 @@ grep -h "failed\|resumed" "$work/cheap2.log" | sed 's/^[^ ]* //' || true
 say "the killed job's chain in the customer's job table (hearth job status)"
 req=$(grep -o 'request [0-9a-f]*' "$work/job4.err" | head -n1 | cut -d' ' -f2)
 [ -n "$req" ] && "$hearth" job status "$req" --data "$work/customer" || true
+
+say "settlement: each provider's ledger, booked from the customer's receipts"
+sleep 1
+for name in cheap middle dear text; do
+    echo "$name:"
+    "$hearth" ledger balances --data "$work/$name" 2>/dev/null | sed 's/^/  /' || true
+done
 echo
 echo "jobs delivered per provider:"
 for name in cheap middle dear text; do
