@@ -233,7 +233,11 @@ static void test_kernels(void)
             size_t left = ((c.job.tail_len + 9 + 63) / 64) - q / 64;
             tails[left < 4 ? left : 3]++;
             uint32_t mask = ~(0xffffffffu >> target);
-            for (unsigned g = 0; g < HEARTH_POW_BATCH / lanes; g++) {
+            /* every group of the first jobs, then every 7th: each digit
+             * offset is still checked against the reference, at a cost
+             * sanitizer builds can afford */
+            unsigned step = jobs <= 8 ? 1 : 7;
+            for (unsigned g = 0; g < HEARTH_POW_BATCH / lanes; g += step) {
                 int want = 0;
                 for (unsigned i = 0; i < lanes; i++) {
                     uint8_t id[32];
