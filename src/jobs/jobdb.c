@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <lmdb.h>
+#include "../store/lenv.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,12 +16,6 @@
  * needed), so it starts with a modest map and doubles on MDB_MAP_FULL
  * rather than reserving the store's 16 GiB of address space. */
 #define INITIAL_MAP_SIZE (32ull << 20)
-#if SIZE_MAX > 0xffffffffu
-#define MAX_MAP_SIZE (64ull << 30)
-#else
-#define MAX_MAP_SIZE (1ull << 30)
-#endif
-#define MAX_READERS 126u
 
 enum { DB_JOBS, DB_BLOBS, DB_BY_TIME, DB_OPEN, DB_COUNT };
 
@@ -43,14 +38,7 @@ static const char *const db_names[DB_COUNT] = {
 _Static_assert(HEARTH_JOB_REASON_MAX <= 256, "reason length is one byte");
 
 struct hearth_jobdb {
-    MDB_env *env;
-    MDB_dbi dbi[DB_COUNT];
-    /* Every transaction holds this shared; growing the map takes it
-     * exclusively, since LMDB forbids mdb_env_set_mapsize while any
-     * transaction of this process is live. */
-    pthread_rwlock_t resize;
-    int resize_init;
-    uint64_t map_size;  /* under resize */
+    hearth_lenv e;  /* its databases indexed by DB_* */
 };
 
 /* ---- state machine ---- */
@@ -220,212 +208,32 @@ static void time_key(int64_t created_at, const uint8_t id[32], uint8_t *k)
 
 /* ---- LMDB plumbing ---- */
 
-static int mdb_to_hearth(int rc)
-{
-    switch (rc) {
-    case MDB_SUCCESS: return HEARTH_OK;
-    case MDB_NOTFOUND: return HEARTH_ENOTFOUND;
-    case ENOMEM: return HEARTH_ENOMEM;
-    case MDB_CORRUPTED:
-    case MDB_PAGE_NOTFOUND:
-    case MDB_INVALID:
-    case MDB_VERSION_MISMATCH: return HEARTH_EINVAL;
-    case MDB_MAP_FULL:
-        errno = ENOSPC;
-        return HEARTH_EIO;
-    }
-    /* LMDB's own codes (READERS_FULL, TXN_FULL, ...) are negative and
-     * mean nothing as errno */
-    errno = rc > 0 ? rc : EIO;
-    return HEARTH_EIO;
-}
-
-/* Another process grew the map: adopt its size. */
-static int adopt_map(hearth_jobdb *db)
-{
-    MDB_envinfo ei;
-    pthread_rwlock_wrlock(&db->resize);
-    int rc = mdb_env_set_mapsize(db->env, 0);
-    if (rc == MDB_SUCCESS) {
-        mdb_env_info(db->env, &ei);
-        db->map_size = ei.me_mapsize;
-    }
-    pthread_rwlock_unlock(&db->resize);
-    return mdb_to_hearth(rc);
-}
-
-/* Double the map unless another thread already grew it past seen. */
-static int grow_map(hearth_jobdb *db, uint64_t seen)
-{
-    int rc = MDB_SUCCESS;
-    pthread_rwlock_wrlock(&db->resize);
-    if (db->map_size == seen) {
-        if (seen * 2 > MAX_MAP_SIZE || seen * 2 > SIZE_MAX)
-            rc = MDB_MAP_FULL;
-        else if ((rc = mdb_env_set_mapsize(db->env, (size_t)(seen * 2))) ==
-                 MDB_SUCCESS)
-            db->map_size = seen * 2;
-    }
-    pthread_rwlock_unlock(&db->resize);
-    return mdb_to_hearth(rc);
-}
-
-/* A read transaction with the resize lock held shared; end with
- * read_end. */
-static int read_begin(hearth_jobdb *db, MDB_txn **txn)
-{
-    for (;;) {
-        pthread_rwlock_rdlock(&db->resize);
-        int rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, txn);
-        if (rc == MDB_SUCCESS)
-            return HEARTH_OK;
-        pthread_rwlock_unlock(&db->resize);
-        if (rc != MDB_MAP_RESIZED)
-            return mdb_to_hearth(rc);
-        if ((rc = adopt_map(db)))
-            return rc;
-    }
-}
-
-static void read_end(hearth_jobdb *db, MDB_txn *txn)
-{
-    mdb_txn_abort(txn);
-    pthread_rwlock_unlock(&db->resize);
-}
-
-struct wtx {
-    hearth_jobdb *db;
-    MDB_txn *txn;
-    int mdb_rc;  /* the LMDB failure, to tell MAP_FULL from the rest */
-};
-
-static int wfail(struct wtx *w, int rc)
-{
-    w->mdb_rc = rc;
-    return mdb_to_hearth(rc);
-}
-
-static int wput(struct wtx *w, int db, const void *k, size_t klen,
+static int wput(hearth_lenv_txn *w, int db, const void *k, size_t klen,
                 const void *v, size_t vlen)
 {
     MDB_val key = {klen, (void *)k}, val = {vlen, (void *)v};
-    int rc = mdb_put(w->txn, w->db->dbi[db], &key, &val, 0);
-    return rc ? wfail(w, rc) : HEARTH_OK;
+    int rc = mdb_put(w->txn, w->e->dbi[db], &key, &val, 0);
+    return rc ? hearth_lenv_fail(w, rc) : HEARTH_OK;
 }
 
 /* deleting what is absent is not an error */
-static int wdel(struct wtx *w, int db, const void *k, size_t klen)
+static int wdel(hearth_lenv_txn *w, int db, const void *k, size_t klen)
 {
     MDB_val key = {klen, (void *)k};
-    int rc = mdb_del(w->txn, w->db->dbi[db], &key, NULL);
-    return rc && rc != MDB_NOTFOUND ? wfail(w, rc) : HEARTH_OK;
-}
-
-typedef int (*write_fn)(struct wtx *w, void *ctx);
-
-/* Run fn in one write transaction and commit it (LMDB's default sync:
- * durable when this returns). A non-zero result of fn (an error, or 1
- * for "already there") aborts. On MDB_MAP_FULL the map is grown and the
- * whole transaction replayed, so fn must only depend on the database. */
-static int run_write(hearth_jobdb *db, write_fn fn, void *ctx)
-{
-    for (;;) {
-        struct wtx w = {db, NULL, 0};
-        pthread_rwlock_rdlock(&db->resize);
-        uint64_t seen = db->map_size;
-        int rc = mdb_txn_begin(db->env, NULL, 0, &w.txn);
-        if (rc) {
-            pthread_rwlock_unlock(&db->resize);
-            if (rc == MDB_MAP_RESIZED && adopt_map(db) == HEARTH_OK)
-                continue;
-            return mdb_to_hearth(rc);
-        }
-        rc = fn(&w, ctx);
-        if (rc == HEARTH_OK) {
-            int mrc = mdb_txn_commit(w.txn);
-            if (mrc)
-                rc = wfail(&w, mrc);
-        } else {
-            mdb_txn_abort(w.txn);
-        }
-        pthread_rwlock_unlock(&db->resize);
-        if (w.mdb_rc == MDB_MAP_FULL && grow_map(db, seen) == HEARTH_OK)
-            continue;
-        if (w.mdb_rc == MDB_MAP_FULL)
-            return mdb_to_hearth(MDB_MAP_FULL);  /* errno ENOSPC */
-        return rc;
-    }
-}
-
-/* ---- open / close ---- */
-
-static int open_dbs(hearth_jobdb *db)
-{
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(db->env, NULL, 0, &txn);
-    if (rc)
-        return mdb_to_hearth(rc);
-    for (int i = 0; i < DB_COUNT && !rc; i++)
-        rc = mdb_dbi_open(txn, db_names[i], MDB_CREATE, &db->dbi[i]);
-    if (rc) {
-        mdb_txn_abort(txn);
-        return mdb_to_hearth(rc);
-    }
-    return mdb_to_hearth(mdb_txn_commit(txn));
-}
-
-static int env_setup(hearth_jobdb *db, const char *dir)
-{
-    MDB_envinfo ei;
-    int rc = mdb_env_create(&db->env);
-    if (rc)
-        return mdb_to_hearth(rc);
-    if ((rc = mdb_env_set_mapsize(db->env, (size_t)INITIAL_MAP_SIZE)) ||
-        (rc = mdb_env_set_maxreaders(db->env, MAX_READERS)) ||
-        (rc = mdb_env_set_maxdbs(db->env, DB_COUNT)))
-        return mdb_to_hearth(rc);
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return HEARTH_EIO;
-    /* MDB_NOTLS: the daemon's threads share one handle and a read
-     * transaction is not tied to the thread that began it. Sync flags
-     * stay at LMDB's default: a job's transition is on disk before
-     * hearth_jobdb_put returns, which is what makes "never run twice,
-     * never charge twice" hold across a crash. */
-    rc = mdb_env_open(db->env, dir, MDB_NOTLS, 0600);
-    if (rc)
-        return mdb_to_hearth(rc);
-    /* free the reader slots of a daemon killed with -9 */
-    int dead;
-    mdb_reader_check(db->env, &dead);
-    /* a previous run may have grown the map beyond the initial size */
-    mdb_env_info(db->env, &ei);
-    db->map_size = ei.me_mapsize;
-    return open_dbs(db);
+    int rc = mdb_del(w->txn, w->e->dbi[db], &key, NULL);
+    return rc && rc != MDB_NOTFOUND ? hearth_lenv_fail(w, rc) : HEARTH_OK;
 }
 
 int hearth_jobdb_open(const char *dir, hearth_jobdb **out)
 {
-    pthread_rwlockattr_t attr;
     *out = NULL;
     hearth_jobdb *db = calloc(1, sizeof *db);
     if (!db)
         return HEARTH_ENOMEM;
-    /* prefer the resizer, or a stream of readers could starve it */
-    pthread_rwlockattr_init(&attr);
-    pthread_rwlockattr_setkind_np(&attr,
-        PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-    int rc = pthread_rwlock_init(&db->resize, &attr);
-    pthread_rwlockattr_destroy(&attr);
+    int rc = hearth_lenv_open(&db->e, dir, db_names, DB_COUNT,
+                              INITIAL_MAP_SIZE);
     if (rc) {
         free(db);
-        return HEARTH_ENOMEM;
-    }
-    db->resize_init = 1;
-    rc = env_setup(db, dir);
-    if (rc) {
-        int saved = errno;
-        hearth_jobdb_close(db);
-        errno = saved;
         return rc;
     }
     *out = db;
@@ -436,10 +244,7 @@ void hearth_jobdb_close(hearth_jobdb *db)
 {
     if (!db)
         return;
-    if (db->env)
-        mdb_env_close(db->env);
-    if (db->resize_init)
-        pthread_rwlock_destroy(&db->resize);
+    hearth_lenv_close(&db->e);
     free(db);
 }
 
@@ -454,14 +259,14 @@ struct put_ctx {
     const char *why;
 };
 
-static int load(struct wtx *w, const uint8_t id[32], hearth_job_rec *out)
+static int load(hearth_lenv_txn *w, const uint8_t id[32], hearth_job_rec *out)
 {
     MDB_val k = {32, (void *)id}, v;
-    int rc = mdb_get(w->txn, w->db->dbi[DB_JOBS], &k, &v);
+    int rc = mdb_get(w->txn, w->e->dbi[DB_JOBS], &k, &v);
     if (rc == MDB_NOTFOUND)
         return HEARTH_ENOTFOUND;
     if (rc)
-        return wfail(w, rc);
+        return hearth_lenv_fail(w, rc);
     return rec_decode(id, &v, out);
 }
 
@@ -494,7 +299,7 @@ static int check_transition(const hearth_job_rec *old,
     return HEARTH_OK;
 }
 
-static int write_indexes(struct wtx *w, const hearth_job_rec *old,
+static int write_indexes(hearth_lenv_txn *w, const hearth_job_rec *old,
                          const hearth_job_rec *rec)
 {
     uint8_t tk[TIME_KEY];
@@ -514,7 +319,7 @@ static int write_indexes(struct wtx *w, const hearth_job_rec *old,
     return wput(w, DB_OPEN, rec->id, 32, "", 0);
 }
 
-static int write_blob(struct wtx *w, const struct put_ctx *c)
+static int write_blob(hearth_lenv_txn *w, const struct put_ctx *c)
 {
     if (!c->blob)
         return HEARTH_OK;
@@ -523,7 +328,7 @@ static int write_blob(struct wtx *w, const struct put_ctx *c)
     return wput(w, DB_BLOBS, c->rec->id, 32, c->blob, c->blob_len);
 }
 
-static int put_fn(struct wtx *w, void *ctx)
+static int put_fn(hearth_lenv_txn *w, void *ctx)
 {
     struct put_ctx *c = ctx;
     hearth_job_rec old;
@@ -553,7 +358,7 @@ int hearth_jobdb_put(hearth_jobdb *db, const hearth_job_rec *rec,
     struct put_ctx c = {rec, blob, blob_len, NULL, 0, NULL};
     int rc = rec_check(rec, &c.why);
     if (rc == HEARTH_OK)
-        rc = run_write(db, put_fn, &c);
+        rc = hearth_lenv_write(&db->e, put_fn, &c);
     if (why)
         *why = c.why;
     return rc;
@@ -565,7 +370,7 @@ int hearth_jobdb_insert(hearth_jobdb *db, const hearth_job_rec *rec,
 {
     struct put_ctx c = {rec, blob, blob_len, existing, 1, NULL};
     int rc = rec_check(rec, &c.why);
-    return rc ? rc : run_write(db, put_fn, &c);
+    return rc ? rc : hearth_lenv_write(&db->e, put_fn, &c);
 }
 
 /* ---- reads ---- */
@@ -574,19 +379,19 @@ static int get_in(hearth_jobdb *db, MDB_txn *txn, const uint8_t id[32],
                   hearth_job_rec *out)
 {
     MDB_val k = {32, (void *)id}, v;
-    int rc = mdb_get(txn, db->dbi[DB_JOBS], &k, &v);
-    return rc ? mdb_to_hearth(rc) : rec_decode(id, &v, out);
+    int rc = mdb_get(txn, db->e.dbi[DB_JOBS], &k, &v);
+    return rc ? hearth_lenv_err(rc) : rec_decode(id, &v, out);
 }
 
 int hearth_jobdb_get(hearth_jobdb *db, const uint8_t id[32],
                      hearth_job_rec *out)
 {
     MDB_txn *txn;
-    int rc = read_begin(db, &txn);
+    int rc = hearth_lenv_rbegin(&db->e, &txn);
     if (rc)
         return rc;
     rc = get_in(db, txn, id, out);
-    read_end(db, txn);
+    hearth_lenv_rend(&db->e, txn);
     return rc;
 }
 
@@ -595,12 +400,12 @@ int hearth_jobdb_blob(hearth_jobdb *db, const uint8_t id[32],
 {
     MDB_txn *txn;
     MDB_val k = {32, (void *)id}, v;
-    int rc = read_begin(db, &txn);
+    int rc = hearth_lenv_rbegin(&db->e, &txn);
     if (rc)
         return rc;
-    rc = mdb_get(txn, db->dbi[DB_BLOBS], &k, &v);
-    rc = rc ? mdb_to_hearth(rc) : hearth_buf_add(out, v.mv_data, v.mv_size);
-    read_end(db, txn);
+    rc = mdb_get(txn, db->e.dbi[DB_BLOBS], &k, &v);
+    rc = rc ? hearth_lenv_err(rc) : hearth_buf_add(out, v.mv_data, v.mv_size);
+    hearth_lenv_rend(&db->e, txn);
     return rc;
 }
 
@@ -610,9 +415,9 @@ static int list_all(hearth_jobdb *db, MDB_txn *txn, int role,
 {
     MDB_cursor *cur;
     MDB_val k, v;
-    int rc = mdb_cursor_open(txn, db->dbi[DB_BY_TIME], &cur);
+    int rc = mdb_cursor_open(txn, db->e.dbi[DB_BY_TIME], &cur);
     if (rc)
-        return mdb_to_hearth(rc);
+        return hearth_lenv_err(rc);
     for (int op = MDB_LAST; *n < max; op = MDB_PREV) {
         if ((rc = mdb_cursor_get(cur, &k, &v, op)))
             break;
@@ -629,7 +434,7 @@ static int list_all(hearth_jobdb *db, MDB_txn *txn, int role,
             (*n)++;
     }
     mdb_cursor_close(cur);
-    return rc == MDB_NOTFOUND ? HEARTH_OK : mdb_to_hearth(rc);
+    return rc == MDB_NOTFOUND ? HEARTH_OK : hearth_lenv_err(rc);
 }
 
 static int cmp_time_key_desc(const void *a, const void *b)
@@ -645,9 +450,9 @@ static int open_keys(hearth_jobdb *db, MDB_txn *txn, int role,
     MDB_cursor *cur;
     MDB_val k, v;
     hearth_job_rec r;
-    int rc = mdb_stat(txn, db->dbi[DB_OPEN], &st);
-    if (rc || (rc = mdb_cursor_open(txn, db->dbi[DB_OPEN], &cur)))
-        return mdb_to_hearth(rc);
+    int rc = mdb_stat(txn, db->e.dbi[DB_OPEN], &st);
+    if (rc || (rc = mdb_cursor_open(txn, db->e.dbi[DB_OPEN], &cur)))
+        return hearth_lenv_err(rc);
     *keys = malloc((st.ms_entries ? st.ms_entries : 1) * TIME_KEY);
     if (!*keys) {
         mdb_cursor_close(cur);
@@ -658,7 +463,7 @@ static int open_keys(hearth_jobdb *db, MDB_txn *txn, int role,
     for (size_t seen = 0; seen < st.ms_entries && !hrc; seen++) {
         rc = mdb_cursor_get(cur, &k, &v, seen ? MDB_NEXT : MDB_FIRST);
         if (rc)
-            hrc = mdb_to_hearth(rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc);
+            hrc = hearth_lenv_err(rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc);
         else if (k.mv_size != 32)
             hrc = HEARTH_EINVAL;
         else if ((hrc = get_in(db, txn, k.mv_data, &r)) == HEARTH_OK &&
@@ -693,12 +498,12 @@ int hearth_jobdb_list(hearth_jobdb *db, int role, int open_only,
     *n = 0;
     if (max == 0)
         return HEARTH_OK;
-    int rc = read_begin(db, &txn);
+    int rc = hearth_lenv_rbegin(&db->e, &txn);
     if (rc)
         return rc;
     rc = open_only ? list_open(db, txn, role, out, max, n)
                    : list_all(db, txn, role, out, max, n);
-    read_end(db, txn);
+    hearth_lenv_rend(&db->e, txn);
     if (rc)
         *n = 0;
     return rc;
@@ -746,22 +551,22 @@ static int find_in(hearth_jobdb *db, MDB_txn *txn, const uint8_t *bytes,
 {
     MDB_cursor *cur;
     MDB_val k = {(nhex + 1) / 2, (void *)bytes}, v, k2, v2;
-    int rc = mdb_cursor_open(txn, db->dbi[DB_JOBS], &cur);
+    int rc = mdb_cursor_open(txn, db->e.dbi[DB_JOBS], &cur);
     if (rc)
-        return mdb_to_hearth(rc);
+        return hearth_lenv_err(rc);
     /* the short key sorts before every id it prefixes (LMDB compares
      * bytes, then length) */
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     int hrc;
     if (rc)
-        hrc = mdb_to_hearth(rc);
+        hrc = hearth_lenv_err(rc);
     else if (!has_prefix(&k, bytes, nhex))
         hrc = HEARTH_ENOTFOUND;
     else if ((rc = mdb_cursor_get(cur, &k2, &v2, MDB_NEXT)) == MDB_SUCCESS &&
              has_prefix(&k2, bytes, nhex))
         hrc = HEARTH_EINVAL;  /* ambiguous */
     else if (rc && rc != MDB_NOTFOUND)
-        hrc = mdb_to_hearth(rc);
+        hrc = hearth_lenv_err(rc);
     else
         hrc = rec_decode(k.mv_data, &v, out);
     mdb_cursor_close(cur);
@@ -777,9 +582,9 @@ int hearth_jobdb_find_prefix(hearth_jobdb *db, const char *hex_prefix,
     int rc = parse_prefix(hex_prefix, bytes, &nhex);
     if (rc)
         return rc;
-    if ((rc = read_begin(db, &txn)))
+    if ((rc = hearth_lenv_rbegin(&db->e, &txn)))
         return rc;
     rc = find_in(db, txn, bytes, nhex, out);
-    read_end(db, txn);
+    hearth_lenv_rend(&db->e, txn);
     return rc;
 }

@@ -14,12 +14,6 @@
  * covers years of a hobbyist's postings without reserving address space
  * up front. */
 #define INITIAL_MAP_SIZE (8ull << 20)
-#if SIZE_MAX > 0xffffffffu
-#define MAX_MAP_SIZE (64ull << 30)
-#else
-#define MAX_MAP_SIZE (1ull << 30)
-#endif
-#define MAX_READERS 126u
 
 static const char *const db_names[DB_COUNT] = {
     "entries", "by_event", "balances", "reservations"
@@ -333,208 +327,35 @@ static void entry_from_req(const hearth_ledger_post_req *p,
 
 /* ---- LMDB plumbing ---- */
 
-int hearth_ledger_mdb_err(int rc)
-{
-    switch (rc) {
-    case MDB_SUCCESS: return HEARTH_OK;
-    case MDB_NOTFOUND: return HEARTH_ENOTFOUND;
-    case ENOMEM: return HEARTH_ENOMEM;
-    case MDB_CORRUPTED:
-    case MDB_PAGE_NOTFOUND:
-    case MDB_INVALID:
-    case MDB_VERSION_MISMATCH: return HEARTH_EINVAL;
-    case MDB_MAP_FULL:
-        errno = ENOSPC;
-        return HEARTH_EIO;
-    }
-    errno = rc > 0 ? rc : EIO;
-    return HEARTH_EIO;
-}
-
-/* another process grew the map: adopt its size */
-static int adopt_map(hearth_ledger *l)
-{
-    MDB_envinfo ei;
-    pthread_rwlock_wrlock(&l->resize);
-    int rc = mdb_env_set_mapsize(l->env, 0);
-    if (rc == MDB_SUCCESS) {
-        mdb_env_info(l->env, &ei);
-        l->map_size = ei.me_mapsize;
-    }
-    pthread_rwlock_unlock(&l->resize);
-    return hearth_ledger_mdb_err(rc);
-}
-
-/* double the map unless another thread already grew it past seen */
-static int grow_map(hearth_ledger *l, uint64_t seen)
-{
-    int rc = MDB_SUCCESS;
-    pthread_rwlock_wrlock(&l->resize);
-    if (l->map_size == seen) {
-        if (seen * 2 > MAX_MAP_SIZE || seen * 2 > SIZE_MAX)
-            rc = MDB_MAP_FULL;
-        else if ((rc = mdb_env_set_mapsize(l->env, (size_t)(seen * 2))) ==
-                 MDB_SUCCESS)
-            l->map_size = seen * 2;
-    }
-    pthread_rwlock_unlock(&l->resize);
-    return hearth_ledger_mdb_err(rc);
-}
-
-int hearth_ledger_rbegin(hearth_ledger *l, MDB_txn **txn)
-{
-    for (;;) {
-        pthread_rwlock_rdlock(&l->resize);
-        int rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, txn);
-        if (rc == MDB_SUCCESS)
-            return HEARTH_OK;
-        pthread_rwlock_unlock(&l->resize);
-        if (rc != MDB_MAP_RESIZED)
-            return hearth_ledger_mdb_err(rc);
-        if ((rc = adopt_map(l)))
-            return rc;
-    }
-}
-
-void hearth_ledger_rend(hearth_ledger *l, MDB_txn *txn)
-{
-    mdb_txn_abort(txn);
-    pthread_rwlock_unlock(&l->resize);
-}
-
-struct wtx {
-    hearth_ledger *l;
-    MDB_txn *txn;
-    int mdb_rc;  /* the LMDB failure, to tell MAP_FULL from the rest */
-};
-
-static int wfail(struct wtx *w, int rc)
-{
-    w->mdb_rc = rc;
-    return hearth_ledger_mdb_err(rc);
-}
-
-static int wput(struct wtx *w, int db, const void *k, size_t klen,
+static int wput(hearth_lenv_txn *w, int db, const void *k, size_t klen,
                 const void *v, size_t vlen, unsigned flags)
 {
     MDB_val key = {klen, (void *)k}, val = {vlen, (void *)v};
-    int rc = mdb_put(w->txn, w->l->dbi[db], &key, &val, flags);
-    return rc ? wfail(w, rc) : HEARTH_OK;
+    int rc = mdb_put(w->txn, w->e->dbi[db], &key, &val, flags);
+    return rc ? hearth_lenv_fail(w, rc) : HEARTH_OK;
 }
 
 /* HEARTH_ENOTFOUND when absent */
-static int wget(struct wtx *w, int db, const void *k, size_t klen,
+static int wget(hearth_lenv_txn *w, int db, const void *k, size_t klen,
                 MDB_val *v)
 {
     MDB_val key = {klen, (void *)k};
-    int rc = mdb_get(w->txn, w->l->dbi[db], &key, v);
+    int rc = mdb_get(w->txn, w->e->dbi[db], &key, v);
     if (rc == MDB_NOTFOUND)
         return HEARTH_ENOTFOUND;
-    return rc ? wfail(w, rc) : HEARTH_OK;
-}
-
-typedef int (*write_fn)(struct wtx *w, void *ctx);
-
-/* Run fn in one write transaction and commit it with LMDB's default
- * sync, so the posting is on disk when this returns. A non-zero result
- * of fn (an error, or HEARTH_LEDGER_DUP) aborts. On MDB_MAP_FULL the map
- * grows and the whole transaction is replayed, so fn must depend only on
- * the database and its request. */
-static int run_write(hearth_ledger *l, write_fn fn, void *ctx)
-{
-    for (;;) {
-        struct wtx w = {l, NULL, 0};
-        pthread_rwlock_rdlock(&l->resize);
-        uint64_t seen = l->map_size;
-        int rc = mdb_txn_begin(l->env, NULL, 0, &w.txn);
-        if (rc) {
-            pthread_rwlock_unlock(&l->resize);
-            if (rc == MDB_MAP_RESIZED && adopt_map(l) == HEARTH_OK)
-                continue;
-            return hearth_ledger_mdb_err(rc);
-        }
-        rc = fn(&w, ctx);
-        if (rc == HEARTH_OK) {
-            int mrc = mdb_txn_commit(w.txn);
-            if (mrc)
-                rc = wfail(&w, mrc);
-        } else {
-            mdb_txn_abort(w.txn);
-        }
-        pthread_rwlock_unlock(&l->resize);
-        if (w.mdb_rc == MDB_MAP_FULL && grow_map(l, seen) == HEARTH_OK)
-            continue;
-        if (w.mdb_rc == MDB_MAP_FULL)
-            return hearth_ledger_mdb_err(MDB_MAP_FULL);
-        return rc;
-    }
-}
-
-/* ---- open / close ---- */
-
-static int open_dbs(hearth_ledger *l)
-{
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(l->env, NULL, 0, &txn);
-    if (rc)
-        return hearth_ledger_mdb_err(rc);
-    for (int i = 0; i < DB_COUNT && !rc; i++)
-        rc = mdb_dbi_open(txn, db_names[i], MDB_CREATE, &l->dbi[i]);
-    if (rc) {
-        mdb_txn_abort(txn);
-        return hearth_ledger_mdb_err(rc);
-    }
-    return hearth_ledger_mdb_err(mdb_txn_commit(txn));
-}
-
-static int env_setup(hearth_ledger *l, const char *dir)
-{
-    MDB_envinfo ei;
-    int rc = mdb_env_create(&l->env);
-    if (rc)
-        return hearth_ledger_mdb_err(rc);
-    if ((rc = mdb_env_set_mapsize(l->env, (size_t)INITIAL_MAP_SIZE)) ||
-        (rc = mdb_env_set_maxreaders(l->env, MAX_READERS)) ||
-        (rc = mdb_env_set_maxdbs(l->env, DB_COUNT)))
-        return hearth_ledger_mdb_err(rc);
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return HEARTH_EIO;
-    /* MDB_NOTLS: threads share one handle. Sync flags stay at LMDB's
-     * default: a posting is durable before hearth_ledger_post returns,
-     * which is what lets the caller acknowledge a receipt or payment. */
-    rc = mdb_env_open(l->env, dir, MDB_NOTLS, 0600);
-    if (rc)
-        return hearth_ledger_mdb_err(rc);
-    int dead;  /* free the reader slots of a process killed with -9 */
-    mdb_reader_check(l->env, &dead);
-    mdb_env_info(l->env, &ei);  /* a previous run may have grown it */
-    l->map_size = ei.me_mapsize;
-    return open_dbs(l);
+    return rc ? hearth_lenv_fail(w, rc) : HEARTH_OK;
 }
 
 int hearth_ledger_open(const char *dir, hearth_ledger **out)
 {
-    pthread_rwlockattr_t attr;
     *out = NULL;
     hearth_ledger *l = calloc(1, sizeof *l);
     if (!l)
         return HEARTH_ENOMEM;
-    /* prefer the resizer, or a stream of readers could starve it */
-    pthread_rwlockattr_init(&attr);
-    pthread_rwlockattr_setkind_np(&attr,
-        PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-    int rc = pthread_rwlock_init(&l->resize, &attr);
-    pthread_rwlockattr_destroy(&attr);
+    int rc = hearth_lenv_open(&l->e, dir, db_names, DB_COUNT,
+                              INITIAL_MAP_SIZE);
     if (rc) {
         free(l);
-        return HEARTH_ENOMEM;
-    }
-    l->resize_init = 1;
-    rc = env_setup(l, dir);
-    if (rc) {
-        int saved = errno;
-        hearth_ledger_close(l);
-        errno = saved;
         return rc;
     }
     *out = l;
@@ -545,10 +366,7 @@ void hearth_ledger_close(hearth_ledger *l)
 {
     if (!l)
         return;
-    if (l->env)
-        mdb_env_close(l->env);
-    if (l->resize_init)
-        pthread_rwlock_destroy(&l->resize);
+    hearth_lenv_close(&l->e);
     free(l);
 }
 
@@ -562,7 +380,7 @@ struct post_ctx {
 
 /* The event was applied before: a duplicate if it says the same thing,
  * an error if the id is being reused for something else. */
-static int seen_event(struct wtx *w, struct post_ctx *c, const MDB_val *sv)
+static int seen_event(hearth_lenv_txn *w, struct post_ctx *c, const MDB_val *sv)
 {
     MDB_val v;
     hearth_ledger_entry old;
@@ -585,7 +403,7 @@ static int seen_event(struct wtx *w, struct post_ctx *c, const MDB_val *sv)
     return HEARTH_LEDGER_DUP;
 }
 
-static int load_res(struct wtx *w, const uint8_t job[32],
+static int load_res(hearth_lenv_txn *w, const uint8_t job[32],
                     hearth_ledger_reservation *r)
 {
     MDB_val v;
@@ -594,7 +412,7 @@ static int load_res(struct wtx *w, const uint8_t job[32],
 }
 
 /* RESERVE: one reservation per job */
-static int check_reserve(struct wtx *w, struct post_ctx *c)
+static int check_reserve(hearth_lenv_txn *w, struct post_ctx *c)
 {
     hearth_ledger_reservation r;
     int rc = load_res(w, c->e.job_id, &r);
@@ -610,7 +428,7 @@ static int check_reserve(struct wtx *w, struct post_ctx *c)
 }
 
 /* RELEASE: takes side, rail and counterparty from the reservation */
-static int check_release(struct wtx *w, struct post_ctx *c,
+static int check_release(hearth_lenv_txn *w, struct post_ctx *c,
                          hearth_ledger_reservation *r)
 {
     int rc = load_res(w, c->e.job_id, r);
@@ -630,13 +448,13 @@ static int check_release(struct wtx *w, struct post_ctx *c,
     return HEARTH_OK;
 }
 
-static int next_seq(struct wtx *w, uint64_t *seq)
+static int next_seq(hearth_lenv_txn *w, uint64_t *seq)
 {
     MDB_cursor *cur;
     MDB_val k, v;
-    int rc = mdb_cursor_open(w->txn, w->l->dbi[DB_ENTRIES], &cur);
+    int rc = mdb_cursor_open(w->txn, w->e->dbi[DB_ENTRIES], &cur);
     if (rc)
-        return wfail(w, rc);
+        return hearth_lenv_fail(w, rc);
     rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
     mdb_cursor_close(cur);
     if (rc == MDB_NOTFOUND) {
@@ -644,7 +462,7 @@ static int next_seq(struct wtx *w, uint64_t *seq)
         return HEARTH_OK;
     }
     if (rc)
-        return wfail(w, rc);
+        return hearth_lenv_fail(w, rc);
     if (k.mv_size != SEQ_KEY)
         return HEARTH_EINVAL;
     *seq = hearth_ledger_seq_of(k.mv_data) + 1;
@@ -652,7 +470,7 @@ static int next_seq(struct wtx *w, uint64_t *seq)
 }
 
 /* add one leg to its balance, refusing to overflow */
-static int apply_leg(struct wtx *w, struct post_ctx *c,
+static int apply_leg(hearth_lenv_txn *w, struct post_ctx *c,
                      const hearth_ledger_leg *lg)
 {
     uint8_t key[BAL_KEY], val[8];
@@ -674,7 +492,7 @@ static int apply_leg(struct wtx *w, struct post_ctx *c,
     return wput(w, DB_BALANCES, key, BAL_KEY, val, 8, 0);
 }
 
-static int write_res(struct wtx *w, struct post_ctx *c,
+static int write_res(hearth_lenv_txn *w, struct post_ctx *c,
                      hearth_ledger_reservation *r, uint64_t seq)
 {
     uint8_t buf[RES_SIZE];
@@ -696,7 +514,7 @@ static int write_res(struct wtx *w, struct post_ctx *c,
 }
 
 /* the checks that need the database; fills in what a release inherits */
-static int post_checks(struct wtx *w, struct post_ctx *c,
+static int post_checks(hearth_lenv_txn *w, struct post_ctx *c,
                        hearth_ledger_reservation *r)
 {
     MDB_val sv;
@@ -712,7 +530,7 @@ static int post_checks(struct wtx *w, struct post_ctx *c,
     return HEARTH_OK;
 }
 
-static int post_fn(struct wtx *w, void *ctx)
+static int post_fn(hearth_lenv_txn *w, void *ctx)
 {
     struct post_ctx *c = ctx;
     hearth_ledger_reservation r = {.amount_msat = 0};
@@ -747,7 +565,7 @@ int hearth_ledger_post(hearth_ledger *l, const hearth_ledger_post_req *p,
     c.req = p;
     int rc = req_check(p, &c.why);
     if (rc == HEARTH_OK)
-        rc = run_write(l, post_fn, &c);
+        rc = hearth_lenv_write(&l->e, post_fn, &c);
     if (why)
         *why = c.why;
     return rc;

@@ -6,7 +6,8 @@
 #include "hearth/ledger.h"
 
 #include <lmdb.h>
-#include <pthread.h>
+
+#include "../store/lenv.h"
 
 enum { DB_ENTRIES, DB_BY_EVENT, DB_BALANCES, DB_RESERVATIONS, DB_COUNT };
 
@@ -30,18 +31,9 @@ enum { DB_ENTRIES, DB_BY_EVENT, DB_BALANCES, DB_RESERVATIONS, DB_COUNT };
 _Static_assert(HEARTH_LEDGER_MEMO_MAX <= 255, "memo length is one byte");
 
 struct hearth_ledger {
-    MDB_env *env;
-    MDB_dbi dbi[DB_COUNT];
-    /* Held shared by every transaction, exclusively to grow the map:
-     * LMDB forbids mdb_env_set_mapsize while a transaction is live. */
-    pthread_rwlock_t resize;
-    int resize_init;
-    uint64_t map_size;  /* under resize */
+    hearth_lenv e;  /* its databases indexed by DB_* */
 };
 
-int hearth_ledger_mdb_err(int rc);
-int hearth_ledger_rbegin(hearth_ledger *l, MDB_txn **txn);
-void hearth_ledger_rend(hearth_ledger *l, MDB_txn *txn);
 
 void hearth_ledger_put_le(uint8_t *p, uint64_t v, int n);
 uint64_t hearth_ledger_get_le(const uint8_t *p, int n);

@@ -21,9 +21,9 @@ static int walk(hearth_ledger *l, MDB_txn *txn, int db, const MDB_val *start,
 {
     MDB_cursor *cur;
     MDB_val k = start ? *start : (MDB_val){0, NULL}, v;
-    int rc = mdb_cursor_open(txn, l->dbi[db], &cur);
+    int rc = mdb_cursor_open(txn, l->e.dbi[db], &cur);
     if (rc)
-        return hearth_ledger_mdb_err(rc);
+        return hearth_lenv_err(rc);
     MDB_cursor_op op = start ? MDB_SET_RANGE : backwards ? MDB_LAST
                                                          : MDB_FIRST;
     MDB_cursor_op step = backwards ? MDB_PREV : MDB_NEXT;
@@ -36,7 +36,7 @@ static int walk(hearth_ledger *l, MDB_txn *txn, int db, const MDB_val *start,
     mdb_cursor_close(cur);
     if (hrc)
         return hrc == 1 ? HEARTH_OK : hrc;
-    return rc == MDB_NOTFOUND ? HEARTH_OK : hearth_ledger_mdb_err(rc);
+    return rc == MDB_NOTFOUND ? HEARTH_OK : hearth_lenv_err(rc);
 }
 
 typedef int (*read_fn)(hearth_ledger *l, MDB_txn *txn, void *ctx);
@@ -44,11 +44,11 @@ typedef int (*read_fn)(hearth_ledger *l, MDB_txn *txn, void *ctx);
 static int with_read(hearth_ledger *l, read_fn fn, void *ctx)
 {
     MDB_txn *txn;
-    int rc = hearth_ledger_rbegin(l, &txn);
+    int rc = hearth_lenv_rbegin(&l->e, &txn);
     if (rc)
         return rc;
     rc = fn(l, txn, ctx);
-    hearth_ledger_rend(l, txn);
+    hearth_lenv_rend(&l->e, txn);
     return rc;
 }
 
@@ -63,8 +63,8 @@ static int res_get(hearth_ledger *l, MDB_txn *txn, void *ctx)
 {
     struct res_ctx *c = ctx;
     MDB_val k = {32, (void *)c->job}, v;
-    int rc = mdb_get(txn, l->dbi[DB_RESERVATIONS], &k, &v);
-    return rc ? hearth_ledger_mdb_err(rc)
+    int rc = mdb_get(txn, l->e.dbi[DB_RESERVATIONS], &k, &v);
+    return rc ? hearth_lenv_err(rc)
               : hearth_ledger_res_decode(c->job, &v, c->out);
 }
 
@@ -193,9 +193,9 @@ static int tot_get(hearth_ledger *l, MDB_txn *txn, void *ctx)
 {
     hearth_ledger_totals *t = ctx;
     MDB_stat st;
-    int rc = mdb_stat(txn, l->dbi[DB_ENTRIES], &st);
+    int rc = mdb_stat(txn, l->e.dbi[DB_ENTRIES], &st);
     if (rc)
-        return hearth_ledger_mdb_err(rc);
+        return hearth_lenv_err(rc);
     t->entries = st.ms_entries;
     return walk(l, txn, DB_BALANCES, NULL, 0, tot_one, t);
 }
@@ -252,13 +252,13 @@ static int find_get(hearth_ledger *l, MDB_txn *txn, void *ctx)
 {
     struct find_ctx *c = ctx;
     MDB_val k = {32, (void *)c->event_id}, sv, v;
-    int rc = mdb_get(txn, l->dbi[DB_BY_EVENT], &k, &sv);
+    int rc = mdb_get(txn, l->e.dbi[DB_BY_EVENT], &k, &sv);
     if (rc)
-        return hearth_ledger_mdb_err(rc);
+        return hearth_lenv_err(rc);
     if (sv.mv_size != SEQ_KEY)
         return HEARTH_EINVAL;
-    if ((rc = mdb_get(txn, l->dbi[DB_ENTRIES], &sv, &v)))
-        return rc == MDB_NOTFOUND ? HEARTH_EINVAL : hearth_ledger_mdb_err(rc);
+    if ((rc = mdb_get(txn, l->e.dbi[DB_ENTRIES], &sv, &v)))
+        return rc == MDB_NOTFOUND ? HEARTH_EINVAL : hearth_lenv_err(rc);
     return hearth_ledger_entry_decode(&sv, &v, c->out);
 }
 
@@ -451,7 +451,7 @@ static int keep_leg(struct check_ctx *c, const hearth_ledger_entry *e,
 static int indexed(struct check_ctx *c, const hearth_ledger_entry *e)
 {
     MDB_val k = {32, (void *)e->event_id}, v;
-    int rc = mdb_get(c->txn, c->l->dbi[DB_BY_EVENT], &k, &v);
+    int rc = mdb_get(c->txn, c->l->e.dbi[DB_BY_EVENT], &k, &v);
     return rc == MDB_SUCCESS && v.mv_size == SEQ_KEY &&
            hearth_ledger_seq_of(v.mv_data) == e->seq;
 }
@@ -547,8 +547,8 @@ static int check_all(hearth_ledger *l, MDB_txn *txn, void *ctx)
     int rc = walk(l, txn, DB_ENTRIES, NULL, 0, check_entry, c);
     if (rc)
         return rc;
-    if ((rc = mdb_stat(txn, l->dbi[DB_BY_EVENT], &st)))
-        return hearth_ledger_mdb_err(rc);
+    if ((rc = mdb_stat(txn, l->e.dbi[DB_BY_EVENT], &st)))
+        return hearth_lenv_err(rc);
     if (st.ms_entries != c->r->entries)
         c->r->bad_index++;
     if (c->nlegs)
