@@ -67,7 +67,28 @@ typedef struct hearth_job_rec {
     uint64_t amount_msat;     /* quoted, then charged */
     hearth_usage usage;
     char reason[HEARTH_JOB_REASON_MAX]; /* why FAILED/CANCELLED, "" */
+    /* settlement (docs/settlement.md) */
+    uint8_t payment_hash[32]; /* the Lightning invoice of this job
+                                 (provider: made, customer: paid); zero */
+    uint64_t paid_msat;       /* its amount once paid (customer: pay_invoice
+                                 succeeded; provider: lookup settled) */
+    uint8_t settle;           /* enum hearth_job_settle bits */
 } hearth_job_rec;
+
+/* Settlement progress, bits that only ever get set. Unlike the rest of a
+ * record they may change after the job reached a final state: receipts
+ * and refunds come after the result. */
+enum hearth_job_settle {
+    HEARTH_SETTLE_INVOICED = 1,  /* an invoice was made / received */
+    HEARTH_SETTLE_PAID = 2,      /* paid (payment_hash, paid_msat set) */
+    HEARTH_SETTLE_BOOKED = 4,    /* the final note is in the ledger:
+                                    provider BILLED / released, customer
+                                    ACCEPTED / DISPUTED / released */
+    HEARTH_SETTLE_RECEIPT = 8,   /* customer: receipt published;
+                                    provider: receipt received */
+    HEARTH_SETTLE_REFUNDED = 16  /* prepaid job failed or cancelled: the
+                                    reservation was released unused */
+};
 
 /* Open (creating) the job table under dir (a directory; made 0700).
  * HEARTH_EIO with errno when it cannot. */

@@ -64,9 +64,12 @@ enum hearth_ledger_kind {
     HEARTH_POST_PAYMENT = 6,    /* payment for work (preimage for LN) */
     HEARTH_POST_REFUND = 7,     /* refund of an unused prepayment paid */
     HEARTH_POST_RESERVE = 8,    /* prepayment for a job (see reserve) */
-    HEARTH_POST_RELEASE = 9     /* prepaid job ended (see release) */
+    HEARTH_POST_RELEASE = 9,    /* prepaid job ended (see release) */
+    HEARTH_POST_BILLED = 10,    /* our final metering note: the claim as
+                                   delivered, before any receipt */
+    HEARTH_POST_CONTESTED = 11  /* a billed claim disputed by a receipt */
 };
-#define HEARTH_POST_KIND_MAX 9
+#define HEARTH_POST_KIND_MAX 11
 const char *hearth_ledger_kind_name(int kind);
 
 #define HEARTH_LEDGER_MEMO_MAX 128u  /* bytes, without the NUL */
@@ -172,6 +175,20 @@ int hearth_ledger_balance_get(hearth_ledger *l, const uint8_t cp[32],
 /* Every (counterparty, rail) with balances, in key order, at most max. */
 int hearth_ledger_balances(hearth_ledger *l, hearth_ledger_balance *out,
                            size_t max, size_t *n);
+
+/* A counterparty's standing over every rail, for the credit policy
+ * (credit.h). */
+typedef struct hearth_ledger_standing {
+    int64_t owed_msat;      /* sum of net_owed: > 0 they owe us */
+    int64_t disputed_msat;  /* sum of the disputed account: > 0 our
+                               held claims on them, < 0 theirs on us */
+    int64_t owing_since;    /* unix s (entry time) since which owed_msat
+                               has stayed > 0; 0 while it is <= 0 */
+} hearth_ledger_standing;
+
+/* All zero for a counterparty never dealt with. */
+int hearth_ledger_standing_get(hearth_ledger *l, const uint8_t cp[32],
+                               hearth_ledger_standing *out);
 
 typedef struct hearth_ledger_totals {
     uint64_t entries;

@@ -23,17 +23,20 @@ static const char *const db_names[DB_COUNT] = {
     "jobs", "blobs", "by_time", "open"
 };
 
-/* Record layout, version 1, integers little-endian:
+/* Record layout, version 2 (version 1 is version 2 without the tail and
+ * reads with the settlement fields zero), integers little-endian:
  *   0 version (1)  1 role  2 state  3 attempts u16  5 kind u32
  *   9 customer, provider, upstream, result_id, input_hash, output_hash
  *     (6 x 32 bytes)
  * 201 created_at, updated_at, deadline (i64, two's complement),
  *     amount_msat, usage.jobs, tokens_in, tokens_out, gpu_ms, hashes (u64)
  * 273 reason length (< HEARTH_JOB_REASON_MAX)  274 reason, no NUL
+ * then (version 2) payment_hash (32), paid_msat u64, settle u8.
  * The id is the key and is not repeated. */
-#define REC_VERSION 1u
+#define REC_VERSION 2u
 #define REC_FIXED 274u
-#define REC_MAX (REC_FIXED + HEARTH_JOB_REASON_MAX)
+#define REC_TAIL 41u
+#define REC_MAX (REC_FIXED + HEARTH_JOB_REASON_MAX + REC_TAIL)
 #define TIME_KEY 40u  /* by_time: biased created_at (BE) + id */
 _Static_assert(HEARTH_JOB_REASON_MAX <= 256, "reason length is one byte");
 
@@ -151,6 +154,9 @@ static int rec_encode(const hearth_job_rec *r, uint8_t *buf, size_t *len)
     p = put_le(p, r->usage.hashes, 8);
     *p++ = (uint8_t)rlen;
     p = put_bytes(p, (const uint8_t *)r->reason, rlen);
+    p = put_bytes(p, r->payment_hash, 32);
+    p = put_le(p, r->paid_msat, 8);
+    *p++ = r->settle;
     *len = (size_t)(p - buf);
     return HEARTH_OK;
 }
@@ -165,9 +171,11 @@ static int rec_decode(const uint8_t id[32], const MDB_val *v,
                       hearth_job_rec *r)
 {
     const uint8_t *p = v->mv_data;
-    if (v->mv_size < REC_FIXED || p[0] != REC_VERSION ||
-        p[REC_FIXED - 1] >= HEARTH_JOB_REASON_MAX ||
-        v->mv_size != REC_FIXED + p[REC_FIXED - 1])
+    if (v->mv_size < REC_FIXED || (p[0] != 1 && p[0] != REC_VERSION) ||
+        p[REC_FIXED - 1] >= HEARTH_JOB_REASON_MAX)
+        return HEARTH_EINVAL;
+    size_t tail = p[0] == 1 ? 0 : REC_TAIL;
+    if (v->mv_size != REC_FIXED + p[REC_FIXED - 1] + tail)
         return HEARTH_EINVAL;
     memset(r, 0, sizeof *r);
     memcpy(r->id, id, 32);
@@ -193,6 +201,12 @@ static int rec_decode(const uint8_t id[32], const MDB_val *v,
     r->usage.hashes = get_le(p + 64, 8);
     p += 72;
     memcpy(r->reason, p + 1, p[0]);
+    if (tail) {
+        p += 1 + p[0];
+        p = get_bytes(p, r->payment_hash, 32);
+        r->paid_msat = get_le(p, 8);
+        r->settle = p[8];
+    }
     return HEARTH_OK;
 }
 
@@ -270,6 +284,26 @@ static int load(hearth_lenv_txn *w, const uint8_t id[32], hearth_job_rec *out)
     return rec_decode(id, &v, out);
 }
 
+/* equal but for what may change after a final state: the settlement
+ * bits, the payment, and the time of the last change */
+static int frozen_equal(const hearth_job_rec *old, const hearth_job_rec *rec)
+{
+    hearth_job_rec a = *old, b = *rec;
+    uint8_t x[REC_MAX], y[REC_MAX];
+    size_t xlen, ylen;
+    if (b.settle == a.settle && b.updated_at != a.updated_at)
+        return 0; /* nothing settled: a plain change of a frozen record */
+    b.settle = a.settle;
+    b.updated_at = a.updated_at;
+    if (!(a.settle & HEARTH_SETTLE_PAID)) {
+        memcpy(b.payment_hash, a.payment_hash, 32);
+        b.paid_msat = a.paid_msat;
+    }
+    rec_encode(&a, x, &xlen);
+    rec_encode(&b, y, &ylen);
+    return xlen == ylen && !memcmp(x, y, xlen);
+}
+
 /* the record is valid against old (NULL when new) */
 static int check_transition(const hearth_job_rec *old,
                             const hearth_job_rec *rec, const char **why)
@@ -280,14 +314,15 @@ static int check_transition(const hearth_job_rec *old,
         *why = "invalid: job role cannot change";
         return HEARTH_EINVAL;
     }
+    if ((old->settle & rec->settle) != old->settle) {
+        *why = "invalid: settlement progress cannot be undone";
+        return HEARTH_EINVAL;
+    }
     if (hearth_job_state_final(old->state)) {
-        /* a final record is frozen; re-putting it unchanged (a caller
-         * replaying after a crash) is accepted as a no-op */
-        uint8_t a[REC_MAX], b[REC_MAX];
-        size_t alen, blen;
-        rec_encode(old, a, &alen);
-        rec_encode(rec, b, &blen);
-        if (alen == blen && !memcmp(a, b, alen))
+        /* a final record is frozen but for its settlement (receipts and
+         * refunds come after the result); re-putting it unchanged (a
+         * caller replaying after a crash) is accepted as a no-op */
+        if (frozen_equal(old, rec))
             return HEARTH_OK;
         *why = final_why(old->state);
         return HEARTH_EINVAL;

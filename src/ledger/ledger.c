@@ -16,7 +16,7 @@
 #define INITIAL_MAP_SIZE (8ull << 20)
 
 static const char *const db_names[DB_COUNT] = {
-    "entries", "by_event", "balances", "reservations"
+    "entries", "by_event", "balances", "reservations", "standing"
 };
 
 /* ---- names ---- */
@@ -42,7 +42,7 @@ const char *hearth_ledger_kind_name(int kind)
 {
     static const char *const names[] = {
         NULL, "accepted", "disputed", "reversed", "upheld", "rejected",
-        "payment", "refund", "reserve", "release"
+        "payment", "refund", "reserve", "release", "billed", "contested"
     };
     return kind >= 1 && kind <= HEARTH_POST_KIND_MAX ? names[kind]
                                                      : "unknown";
@@ -189,6 +189,17 @@ static int seller_legs(const hearth_ledger_entry *e, uint64_t reserved,
     case HEARTH_POST_DISPUTED:
         LEG(0, HEARTH_ACCT_DISPUTED, rl, a);
         LEG(1, HEARTH_ACCT_REVENUE, rl, -a);
+        return 2;
+    case HEARTH_POST_BILLED:
+        /* the same legs as an accepted note: the claim exists from
+         * delivery, so a customer who never answers still counts
+         * against its credit limit */
+        LEG(0, HEARTH_ACCT_RECEIVABLE, rl, a);
+        LEG(1, HEARTH_ACCT_REVENUE, rl, -a);
+        return 2;
+    case HEARTH_POST_CONTESTED:
+        LEG(0, HEARTH_ACCT_DISPUTED, rl, a);
+        LEG(1, HEARTH_ACCT_RECEIVABLE, rl, -a);
         return 2;
     case HEARTH_POST_REVERSED:
         LEG(0, HEARTH_ACCT_REVENUE, rl, a);
@@ -492,6 +503,57 @@ static int apply_leg(hearth_lenv_txn *w, struct post_ctx *c,
     return wput(w, DB_BALANCES, key, BAL_KEY, val, 8, 0);
 }
 
+/* sum of one account of cp over every rail */
+static int rails_sum(hearth_lenv_txn *w, const uint8_t cp[32], int account,
+                     int64_t *sum)
+{
+    uint8_t key[BAL_KEY];
+    MDB_val v;
+    *sum = 0;
+    memcpy(key, cp, 32);
+    key[33] = (uint8_t)account;
+    for (int r = 1; r <= HEARTH_RAIL_MAX; r++) {
+        key[32] = (uint8_t)r;
+        int rc = wget(w, DB_BALANCES, key, BAL_KEY, &v);
+        if (rc == HEARTH_ENOTFOUND)
+            continue;
+        if (rc)
+            return rc;
+        if (v.mv_size != 8)
+            return HEARTH_EINVAL;
+        *sum += (int64_t)hearth_ledger_get_le(v.mv_data, 8);
+    }
+    return HEARTH_OK;
+}
+
+/* Since when the counterparty has owed us something without a break:
+ * the credit policy's deadline runs from there (docs/settlement.md). */
+static int update_standing(hearth_lenv_txn *w, struct post_ctx *c)
+{
+    int64_t rcv, pay;
+    MDB_val v;
+    uint8_t val[8];
+    int rc = rails_sum(w, c->e.counterparty, HEARTH_ACCT_RECEIVABLE, &rcv);
+    if (rc || (rc = rails_sum(w, c->e.counterparty, HEARTH_ACCT_PAYABLE,
+                              &pay)))
+        return rc;
+    rc = wget(w, DB_STANDING, c->e.counterparty, 32, &v);
+    if (rc && rc != HEARTH_ENOTFOUND)
+        return rc;
+    int had = rc == HEARTH_OK;
+    if (rcv + pay <= 0) {
+        if (!had)
+            return HEARTH_OK;
+        rc = mdb_del(w->txn, w->e->dbi[DB_STANDING],
+                     &(MDB_val){32, c->e.counterparty}, NULL);
+        return rc ? hearth_lenv_fail(w, rc) : HEARTH_OK;
+    }
+    if (had)
+        return HEARTH_OK; /* still owing: the clock keeps running */
+    hearth_ledger_put_le(val, (uint64_t)c->e.time, 8);
+    return wput(w, DB_STANDING, c->e.counterparty, 32, val, 8, 0);
+}
+
 static int write_res(hearth_lenv_txn *w, struct post_ctx *c,
                      hearth_ledger_reservation *r, uint64_t seq)
 {
@@ -552,6 +614,8 @@ static int post_fn(hearth_lenv_txn *w, void *ctx)
     for (unsigned i = 0; i < c->e.nlegs; i++)
         if ((rc = apply_leg(w, c, &c->e.legs[i])))
             return rc;
+    if ((rc = update_standing(w, c)))
+        return rc;
     if (c->e.kind == HEARTH_POST_RESERVE || c->e.kind == HEARTH_POST_RELEASE)
         return write_res(w, c, &r, seq);
     return HEARTH_OK;

@@ -9,7 +9,10 @@
 
 #include "../store/lenv.h"
 
-enum { DB_ENTRIES, DB_BY_EVENT, DB_BALANCES, DB_RESERVATIONS, DB_COUNT };
+/* standing: counterparty (32) -> i64 LE, the entry time since which
+ * the counterparty has owed us without a break; absent when it does not */
+enum { DB_ENTRIES, DB_BY_EVENT, DB_BALANCES, DB_RESERVATIONS, DB_STANDING,
+       DB_COUNT };
 
 /* Entry record, version 1, integers little-endian; key: seq u64 BE.
  *   0 version  1 kind  2 side  3 rail  4 settle_rail  5 nlegs

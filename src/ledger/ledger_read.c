@@ -134,6 +134,58 @@ int hearth_ledger_balance_get(hearth_ledger *l, const uint8_t cp[32],
     return with_read(l, bal_get, &c);
 }
 
+struct standing_ctx {
+    const uint8_t *cp;
+    hearth_ledger_standing *out;
+};
+
+static int standing_read(hearth_ledger *l, MDB_txn *txn, void *ctx)
+{
+    struct standing_ctx *c = ctx;
+    uint8_t key[BAL_KEY];
+    MDB_val k = {BAL_KEY, key}, v;
+    memcpy(key, c->cp, 32);
+    for (int r = 1; r <= HEARTH_RAIL_MAX; r++) {
+        static const int accts[] = {HEARTH_ACCT_RECEIVABLE,
+                                    HEARTH_ACCT_PAYABLE,
+                                    HEARTH_ACCT_DISPUTED};
+        for (size_t i = 0; i < 3; i++) {
+            int64_t bal;
+            key[32] = (uint8_t)r;
+            key[33] = (uint8_t)accts[i];
+            int rc = mdb_get(txn, l->e.dbi[DB_BALANCES], &k, &v);
+            if (rc == MDB_NOTFOUND)
+                continue;
+            if (rc)
+                return hearth_lenv_err(rc);
+            if ((rc = bal_value(&k, &v, &bal)))
+                return rc;
+            if (accts[i] == HEARTH_ACCT_DISPUTED)
+                c->out->disputed_msat += bal;
+            else
+                c->out->owed_msat += bal;
+        }
+    }
+    MDB_val sk = {32, (void *)c->cp};
+    int rc = mdb_get(txn, l->e.dbi[DB_STANDING], &sk, &v);
+    if (rc == MDB_NOTFOUND)
+        return HEARTH_OK;
+    if (rc)
+        return hearth_lenv_err(rc);
+    if (v.mv_size != 8)
+        return HEARTH_EINVAL;
+    c->out->owing_since = (int64_t)hearth_ledger_get_le(v.mv_data, 8);
+    return HEARTH_OK;
+}
+
+int hearth_ledger_standing_get(hearth_ledger *l, const uint8_t cp[32],
+                               hearth_ledger_standing *out)
+{
+    struct standing_ctx c = {cp, out};
+    memset(out, 0, sizeof *out);
+    return with_read(l, standing_read, &c);
+}
+
 /* every pair: a new output slot whenever the 33-byte prefix changes */
 static int bal_all(const MDB_val *k, const MDB_val *v, void *ctx)
 {

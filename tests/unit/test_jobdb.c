@@ -76,6 +76,9 @@ static hearth_job_rec mk_rec(uint32_t n, int role, int state)
     r.usage.gpu_ms = 123456789ull * (n + 1);
     r.usage.hashes = 1ull << (n % 64);
     snprintf(r.reason, sizeof r.reason, "reason %u", n);
+    fill(r.payment_hash, 32, (uint8_t)(n + 7));
+    r.paid_msat = 1000 + n;
+    r.settle = (uint8_t)(n % 2 ? HEARTH_SETTLE_INVOICED : 0);
     return r;
 }
 
@@ -676,13 +679,44 @@ static void test_open_errors(void)
     hearth_jobdb_close(NULL);
 }
 
+/* Settlement progresses after the final state; nothing else does, and
+ * progress is never undone. */
+static void test_settle(const char *dir)
+{
+    hearth_jobdb *db = open_db(dir);
+    hearth_job_rec r = mk_rec(7, HEARTH_JOB_CUSTOMER, HEARTH_JOB_DONE), got;
+    const char *why = NULL;
+    r.settle = HEARTH_SETTLE_INVOICED | HEARTH_SETTLE_PAID;
+    CHECK(hearth_jobdb_insert(db, &r, NULL, 0, NULL) == HEARTH_OK);
+    hearth_job_rec next = r;
+    next.settle |= HEARTH_SETTLE_BOOKED | HEARTH_SETTLE_RECEIPT;
+    next.updated_at += 5;
+    CHECK(hearth_jobdb_put(db, &next, NULL, 0, &why) == HEARTH_OK);
+    CHECK(hearth_jobdb_get(db, r.id, &got) == HEARTH_OK && rec_eq(&got, &next));
+    /* undoing a bit, or changing the paid invoice, is refused */
+    hearth_job_rec bad = next;
+    bad.settle = HEARTH_SETTLE_PAID;
+    CHECK(hearth_jobdb_put(db, &bad, NULL, 0, &why) == HEARTH_EINVAL);
+    CHECK(why && strstr(why, "settlement") != NULL);
+    bad = next;
+    bad.settle |= HEARTH_SETTLE_REFUNDED;
+    bad.paid_msat += 1;
+    CHECK(hearth_jobdb_put(db, &bad, NULL, 0, &why) == HEARTH_EINVAL);
+    bad = next;
+    bad.settle |= HEARTH_SETTLE_REFUNDED;
+    bad.amount_msat += 1;
+    CHECK(hearth_jobdb_put(db, &bad, NULL, 0, &why) == HEARTH_EINVAL);
+    CHECK(hearth_jobdb_get(db, r.id, &got) == HEARTH_OK && rec_eq(&got, &next));
+    hearth_jobdb_close(db);
+}
+
 int main(void)
 {
     /* each test gets its own environment */
     void (*const tests[])(const char *) = {
         test_round_trip, test_duplicate, test_blobs, test_transitions,
         test_list, test_empty_list, test_prefix, test_growth, test_crash,
-        test_threads
+        test_threads, test_settle
     };
     test_names();
     test_open_errors();

@@ -128,6 +128,10 @@ static const struct want_leg seller[HEARTH_POST_KIND_MAX + 1][2] = {
                             {HEARTH_ACCT_CASH, -1}},
     [HEARTH_POST_RESERVE] = {{HEARTH_ACCT_CASH, 1},
                              {HEARTH_ACCT_RESERVED, -1}},
+    [HEARTH_POST_BILLED] = {{HEARTH_ACCT_RECEIVABLE, 1},
+                            {HEARTH_ACCT_REVENUE, -1}},
+    [HEARTH_POST_CONTESTED] = {{HEARTH_ACCT_DISPUTED, 1},
+                               {HEARTH_ACCT_RECEIVABLE, -1}},
 };
 
 static int mirror(int acct)
@@ -163,7 +167,9 @@ static void test_names(void)
                   "accepted"));
     CHECK(!strcmp(hearth_ledger_kind_name(HEARTH_POST_RELEASE), "release"));
     CHECK(!strcmp(hearth_ledger_kind_name(0), "unknown"));
-    CHECK(!strcmp(hearth_ledger_kind_name(10), "unknown"));
+    CHECK(!strcmp(hearth_ledger_kind_name(HEARTH_POST_CONTESTED),
+                  "contested"));
+    CHECK(!strcmp(hearth_ledger_kind_name(12), "unknown"));
     CHECK(!strcmp(hearth_ledger_account_name(HEARTH_ACCT_DISPUTED),
                   "disputed"));
     CHECK(!strcmp(hearth_ledger_account_name(8), "unknown"));
@@ -178,8 +184,11 @@ static void test_kinds(const char *dir)
     hearth_ledger *l = open_l(dir);
     uint32_t cp = 0;
     for (int side = SELL; side <= BUY; side++)
-        for (int kind = 1; kind <= HEARTH_POST_RESERVE; kind++, cp++) {
-            int rail = kind >= HEARTH_POST_PAYMENT ? LN : CR;
+        for (int kind = 1; kind <= HEARTH_POST_KIND_MAX; kind++, cp++) {
+            if (kind == HEARTH_POST_RELEASE)
+                continue;
+            int rail = kind >= HEARTH_POST_PAYMENT &&
+                               kind <= HEARTH_POST_RESERVE ? LN : CR;
             hearth_ledger_post_req p = mk_req(kind, side, rail, cp, 1000 +
                                               cp, 100 + cp);
             const char *why = NULL;
@@ -201,6 +210,49 @@ static void test_kinds(const char *dir)
                   !memcmp(e.job_id, p.job_id, 32));
         }
     check_books(l, "kinds");
+    hearth_ledger_close(l);
+}
+
+/* Standing for the credit policy: owed over every rail, held claims, and
+ * the time since which the counterparty has owed without a break. */
+static void test_standing(const char *dir)
+{
+    hearth_ledger *l = open_l(dir);
+    hearth_ledger_standing s;
+    hearth_ledger_post_req p = mk_req(HEARTH_POST_BILLED, SELL, CR, 7, 500, 1);
+    CHECK(hearth_ledger_standing_get(l, p.counterparty, &s) == HEARTH_OK);
+    CHECK(s.owed_msat == 0 && s.disputed_msat == 0 && s.owing_since == 0);
+    p.time = 100;
+    CHECK(post(l, &p) == HEARTH_OK);
+    p = mk_req(HEARTH_POST_BILLED, SELL, CR, 7, 300, 2);
+    p.time = 200;
+    CHECK(post(l, &p) == HEARTH_OK);
+    CHECK(hearth_ledger_standing_get(l, p.counterparty, &s) == HEARTH_OK);
+    CHECK(s.owed_msat == 800 && s.owing_since == 100);
+    /* a claim they contest moves from owed to disputed */
+    p = mk_req(HEARTH_POST_CONTESTED, SELL, CR, 7, 300, 3);
+    p.time = 250;
+    CHECK(post(l, &p) == HEARTH_OK);
+    CHECK(hearth_ledger_standing_get(l, p.counterparty, &s) == HEARTH_OK);
+    CHECK(s.owed_msat == 500 && s.disputed_msat == 300 &&
+          s.owing_since == 100);
+    /* work we bought from them nets against what they owe (mutual
+     * credit); paid down to zero the clock stops */
+    p = mk_req(HEARTH_POST_ACCEPTED, BUY, CR, 7, 200, 4);
+    p.time = 260;
+    CHECK(post(l, &p) == HEARTH_OK);
+    p = mk_req(HEARTH_POST_PAYMENT, SELL, LN, 7, 300, 5);
+    p.settle_rail = CR;
+    p.time = 300;
+    CHECK(post(l, &p) == HEARTH_OK);
+    CHECK(hearth_ledger_standing_get(l, p.counterparty, &s) == HEARTH_OK);
+    CHECK(s.owed_msat == 0 && s.owing_since == 0);
+    p = mk_req(HEARTH_POST_BILLED, SELL, CR, 7, 50, 6);
+    p.time = 400;
+    CHECK(post(l, &p) == HEARTH_OK);
+    CHECK(hearth_ledger_standing_get(l, p.counterparty, &s) == HEARTH_OK);
+    CHECK(s.owed_msat == 50 && s.owing_since == 400);
+    check_books(l, "standing");
     hearth_ledger_close(l);
 }
 
@@ -277,7 +329,7 @@ static void test_invalid(const char *dir)
         bad[n++].what = (w);          \
     } while (0)
     BAD(q->kind = 0, "kind 0");
-    BAD(q->kind = 10, "kind 10");
+    BAD(q->kind = 12, "kind 12");
     BAD(q->side = 3, "side");
     BAD(q->rail = 0, "rail 0");
     BAD(q->rail = 3, "rail 3");
@@ -827,7 +879,8 @@ static void test_open_errors(void)
 int main(void)
 {
     void (*const tests[])(const char *) = {
-        test_kinds, test_settle_rail, test_idempotent, test_invalid,
+        test_kinds, test_standing, test_settle_rail, test_idempotent,
+        test_invalid,
         test_reservations, test_history, test_csv, test_random, test_crash,
         test_threads
     };
