@@ -57,8 +57,10 @@ int cmd_hw(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
 int cmd_peers(int argc, char **argv);
 int cmd_market(int argc, char **argv);
+int cmd_market_reputation(int argc, char **argv); /* cmd_reputation.c */
 int cmd_run(int argc, char **argv);
 int cmd_ledger(int argc, char **argv);
 int cmd_job(int argc, char **argv);
+int cmd_init(int argc, char **argv);
 
 #endif
