@@ -30,6 +30,23 @@ typedef struct hearth_sim_config {
     double churn;           /* share of providers leaving during the run */
     double pow_share;       /* share of jobs that are NIP-13 PoW */
     unsigned max_attempts;  /* per job, retries included */
+    /* Settlement (docs/simulator.md "Settlement"): off unless settle is
+     * set, so a run without it gives the bytes it always gave. */
+    int settle;             /* book, pay, verify and rate every job */
+    double dishonest;       /* providers returning tampered results (half)
+                               or overcharging (half) */
+    double cheat_rate;      /* share of its jobs a dishonest one cheats on */
+    double nonpaying;       /* customers never paying: half take credit
+                               and never settle, half dispute honest work */
+    double verify_p;        /* a tampered result is detected (PoW: 1.0) */
+    uint64_t credit_cap_msat;      /* most credit a provider gives anyone */
+    uint64_t stranger_credit_msat; /* credit before any payment; the limit
+                                      grows by what the customer paid */
+    double pay_interval_s;  /* honest customers settle balances this often */
+    double rep_interval_s;  /* a customer recomputes reputation this often */
+    double rep_min;         /* providers scoring below are not chosen */
+    int no_credit_limit;    /* ablation: unlimited credit for everyone */
+    int no_reputation;      /* ablation: receipts do not steer choices */
 } hearth_sim_config;
 
 void hearth_sim_defaults(hearth_sim_config *c);
@@ -45,7 +62,38 @@ typedef struct hearth_sim_phase {
     uint64_t to_liars, to_failers;    /* attempts sent to them */
     uint64_t failed_attempts;         /* errors, timeouts, vanished peers */
     double latency_p50_ms;
+    /* settlement runs only */
+    double t_start;                   /* simulated s of its first arrival */
+    uint64_t honest_attempts;         /* attempts of paying customers */
+    uint64_t to_dishonest;            /* ... sent to dishonest providers */
+    double honest_billed_msat;        /* work honest providers delivered */
+    double honest_unpaid_msat;        /* ... that will never be paid */
+    double customer_lost_msat;        /* honest customers paid for wrong
+                                         results and overcharges */
 } hearth_sim_phase;
+
+/* Settlement totals (settle runs). msat as doubles: sums of many jobs. */
+typedef struct hearth_sim_settle {
+    uint64_t credit_jobs, prepaid_jobs; /* admitted on each rail */
+    uint64_t refused;                 /* payment asked, customer did not pay:
+                                         cut off */
+    uint64_t payments;                /* balance settlements (Lightning) */
+    uint64_t tampered, tampered_detected, overcharged;
+    uint64_t disputes;                /* dispute receipts, all customers */
+    uint64_t honest_disputed;         /* ... of honest providers' work */
+    uint64_t receipts;                /* receipts gossiped (pairs folded) */
+    uint64_t rep_runs;                /* hearth_rep_compute calls */
+    uint64_t rep_excluded;            /* provider exclusions by score,
+                                         summed over runs */
+    uint64_t rep_excluded_honest;     /* ... of honest providers */
+    uint64_t own_bans;                /* a customer caught one itself */
+    double honest_billed_msat, honest_paid_msat, honest_unpaid_msat;
+    double customer_paid_msat, customer_lost_msat;
+    double dishonest_share;           /* of paying customers' attempts */
+    int warmup_phase;                 /* first tenth from which the share
+                                         stays below 5%; -1: never */
+    double warmup_s;                  /* its start in simulated s */
+} hearth_sim_settle;
 
 typedef struct hearth_sim_result {
     hearth_sim_config config;
@@ -69,6 +117,7 @@ typedef struct hearth_sim_result {
     double liar_pop, failer_pop;      /* shares of online providers, mean */
     uint64_t select_calls, peer_visits; /* work done by hearth_select */
     hearth_sim_phase phase[HEARTH_SIM_PHASES];
+    hearth_sim_settle settle;
 } hearth_sim_result;
 
 /* Run the simulation. HEARTH_EINVAL for a nonsensical configuration

@@ -296,6 +296,7 @@ static int sync_run(int argc, char **argv)
 
 static const cli_verb verbs[] = {
     {"sync", sync_run, "fill and refresh the market view from relays"},
+    {"reputation", cmd_market_reputation, "score providers from receipts"},
     {NULL, NULL, NULL}
 };
 

@@ -33,6 +33,23 @@ static const char usage_text[] =
 "  --churn X         share of providers leaving during the run (0.3)\n"
 "  --pow-share X     share of jobs that are NIP-13 PoW (0.3)\n"
 "  --attempts N      attempts per job, retries included (default 3)\n"
+"\n"
+"Settlement (docs/simulator.md \"Settlement\"):\n"
+"  --settle          book, pay, verify and rate every job\n"
+"  --dishonest-providers X  share returning tampered results or\n"
+"                    overcharging (0.3)\n"
+"  --nonpaying-customers X  share never paying: deadbeats and\n"
+"                    disputers (0.3)\n"
+"  --cheat-rate X    share of its jobs a dishonest provider cheats on (1)\n"
+"  --verify X        chance a tampered result is detected (1)\n"
+"  --credit-cap MSAT most credit a provider gives a customer (20000)\n"
+"  --stranger-credit MSAT  credit before any payment (500)\n"
+"  --pay-interval S  honest customers settle balances this often (600)\n"
+"  --rep-interval S  customers recompute reputation this often (300)\n"
+"  --rep-min X       providers scoring below are not chosen (0.4)\n"
+"  --no-credit-limit unlimited credit (to see what limits do)\n"
+"  --no-reputation   receipts do not steer choices (likewise)\n"
+"\n"
 "  --json            JSON on stdout instead of Markdown\n"
 "  --markdown FILE   also write the Markdown summary to FILE\n";
 
@@ -88,6 +105,15 @@ int cmd_sim(int argc, char **argv)
         } else if (IS("--json")) {
             json = 1;
             continue;
+        } else if (IS("--settle")) {
+            c.settle = 1;
+            continue;
+        } else if (IS("--no-credit-limit")) {
+            c.no_credit_limit = 1;
+            continue;
+        } else if (IS("--no-reputation")) {
+            c.no_reputation = 1;
+            continue;
         } else if (IS("--markdown")) {
             markdown = v;
             bad = !v;
@@ -126,6 +152,28 @@ int cmd_sim(int argc, char **argv)
             bad = parse_share(v, 0.99, &c.churn);
         } else if (IS("--pow-share")) {
             bad = parse_share(v, 1, &c.pow_share);
+        } else if (IS("--dishonest-providers")) {
+            bad = parse_share(v, 1, &c.dishonest);
+        } else if (IS("--nonpaying-customers")) {
+            bad = parse_share(v, 1, &c.nonpaying);
+        } else if (IS("--cheat-rate")) {
+            bad = parse_share(v, 1, &c.cheat_rate);
+        } else if (IS("--verify")) {
+            bad = parse_share(v, 1, &c.verify_p);
+        } else if (IS("--rep-min")) {
+            bad = parse_share(v, 1, &c.rep_min);
+        } else if (IS("--credit-cap")) {
+            bad = parse_u64(v, UINT64_MAX, &u);
+            c.credit_cap_msat = u;
+        } else if (IS("--stranger-credit")) {
+            bad = parse_u64(v, UINT64_MAX, &u);
+            c.stranger_credit_msat = u;
+        } else if (IS("--pay-interval")) {
+            bad = parse_share(v, 1e9, &c.pay_interval_s) ||
+                  !(c.pay_interval_s > 0);
+        } else if (IS("--rep-interval")) {
+            bad = parse_share(v, 1e9, &c.rep_interval_s) ||
+                  !(c.rep_interval_s > 0);
         } else {
             cli_error("unknown option '%s' (see 'hearth sim --help')", k);
             return CLI_USAGE;

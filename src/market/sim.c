@@ -9,11 +9,13 @@
  * as a real peer does. All randomness comes from the configured seed. */
 #include "hearth/sim.h"
 
+#include "hearth/credit.h"
 #include "hearth/error.h"
 #include "hearth/hw.h"
 #include "hearth/offer.h"
 #include "hearth/view.h"
 #include "rng.h"
+#include "sim_settle.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -260,7 +262,7 @@ void hearth_sim_market(uint64_t seed, size_t n, int64_t now,
 
 enum {
     EV_ARRIVE, EV_RECV, EV_DONE, EV_RESULT, EV_DEADLINE, EV_LEAVE, EV_JOIN,
-    EV_REFRESH
+    EV_REFRESH, EV_PAY
 };
 
 struct ev {
@@ -338,6 +340,7 @@ struct attempt {
     double sent, start, run_s, deadline;
     double expect_run_s;     /* from the offer's benchmark figures */
     uint64_t price;
+    struct ss_job sj;        /* settle runs: rail, cheat, bill */
 };
 
 /* A customer's offers of one job kind, as hearth_view_snapshot hands
@@ -357,9 +360,16 @@ struct cust {
     struct view v[NVIEWS];
     hearth_peer_obs *master;    /* per provider slot */
     uint32_t *master_gen;
+    uint8_t *ban;               /* per slot: BAN_OWN, BAN_REP (settle) */
+    double next_rep;            /* settle: next reputation run */
     uint8_t rails;
     uint64_t rr;
 };
+
+/* a customer does not choose a banned provider: caught cheating it
+ * (never again) or scoring below --rep-min (until its score recovers) */
+enum { BAN_OWN = 1, BAN_REP = 2 };
+#define BANNED_UNTIL ((int64_t)1 << 62)
 
 struct sim {
     hearth_sim_config cfg;
@@ -384,6 +394,7 @@ struct sim {
     double *lat, *cost;
     uint8_t *lat_phase;
     size_t ndone;
+    sim_settle *ss;             /* settle runs only */
 };
 
 static int grow(void **p, size_t *cap, size_t need, size_t size)
@@ -412,7 +423,14 @@ static int add_ident(struct sim *s, struct prov *p)
         s->res->liar_ids++;
     if (p->cls == CLS_FAILER)
         s->res->failer_ids++;
-    return HEARTH_OK;
+    if (!s->ss)
+        return HEARTH_OK;
+    /* settlement is about who pays and who cheats, not about rails:
+     * every peer has a wallet and takes credit */
+    p->rails = HEARTH_RAIL_CREDIT | HEARTH_RAIL_LIGHTNING;
+    uint64_t h;
+    memcpy(&h, p->pubkey, 8);
+    return ss_add_ident(s->ss, p->pubkey, h ^ 0xd1500000ull);
 }
 
 static uint32_t job_new(struct sim *s)
@@ -479,6 +497,16 @@ static int hears(const struct sim *s, size_t c, uint32_t slot, uint32_t gen)
     return hearth_rng_unit(hearth_splitmix64(&x)) < s->hear;
 }
 
+/* The customer's observations of a provider as its selection sees them:
+ * a banned provider cools down for good. */
+static hearth_peer_obs obs_of(const struct cust *cu, uint32_t slot)
+{
+    hearth_peer_obs o = cu->master[slot];
+    if (cu->ban && cu->ban[slot])
+        o.cooldown_until = BANNED_UNTIL;
+    return o;
+}
+
 /* Re-read the offers this customer hears of: the providers online, and
  * the offers of those gone that have not expired yet. Capacity is as of
  * now; between refreshes only the customer's own jobs move it. */
@@ -505,14 +533,18 @@ static int refresh_view(struct sim *s, size_t c)
                           two);
         if (cu->master_gen[i] != p->gen) {
             memset(&cu->master[i], 0, sizeof cu->master[i]);
+            cu->master[i].reputation = 0.5f;
             cu->master_gen[i] = p->gen;
+            if (cu->ban)
+                cu->ban[i] = 0;
         }
-        cu->master[i].reputation = p->rep;
+        if (!s->ss) /* settle runs: reputation from receipts instead */
+            cu->master[i].reputation = p->rep;
         for (int j = 0; j < k; j++) {
             struct view *v = &cu->v[j];
             v->pos[i] = (int32_t)v->n;
             v->peers[v->n] = two[j];
-            v->obs[v->n] = cu->master[i];
+            v->obs[v->n] = obs_of(cu, (uint32_t)i);
             v->owner[v->n++] = (uint32_t)i;
         }
     }
@@ -529,10 +561,51 @@ static int refresh_view(struct sim *s, size_t c)
     return HEARTH_OK;
 }
 
+/* The customer rates providers from every receipt gossiped so far, as
+ * hearth_rep_compute does for a real peer, and stops choosing those
+ * that score below --rep-min. */
+static int apply_reputation(struct sim *s, uint32_t c)
+{
+    struct cust *cu = &s->cust[c];
+    hearth_rep_result rr;
+    int rc = ss_reputation(s->ss, c, &rr);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < s->nprov; i++) {
+        const struct prov *p = &s->prov[i];
+        if (cu->master_gen[i] != p->gen)
+            continue;
+        const hearth_rep_score *sc = hearth_rep_find(&rr, p->pubkey);
+        cu->master[i].reputation = sc ? sc->score : 0.5f;
+        cu->ban[i] &= (uint8_t)~BAN_REP;
+        if (!sc || sc->score >= s->cfg.rep_min)
+            continue;
+        cu->ban[i] |= BAN_REP;
+        s->res->settle.rep_excluded++;
+        if (!ss_dishonest(s->ss, p->ident))
+            s->res->settle.rep_excluded_honest++;
+    }
+    hearth_rep_result_free(&rr);
+    return HEARTH_OK;
+}
+
 static int on_refresh(struct sim *s, uint32_t c)
 {
+    struct cust *cu = &s->cust[c];
+    if (s->ss && !s->cfg.no_reputation && s->now >= cu->next_rep) {
+        int rc = apply_reputation(s, c);
+        if (rc)
+            return rc;
+        cu->next_rep = s->now + s->cfg.rep_interval_s;
+    }
     int rc = refresh_view(s, c);
     return rc ? rc : ev_push(&s->q, s->now + s->cfg.refresh_s, EV_REFRESH, c);
+}
+
+static int on_pay(struct sim *s, uint32_t c)
+{
+    ss_pay(s->ss, c, s->now);
+    return ev_push(&s->q, s->now + s->cfg.pay_interval_s, EV_PAY, c);
 }
 
 /* the customer's own bookkeeping of a provider's slots between refreshes:
@@ -562,7 +635,7 @@ static void view_obs(struct cust *cu, uint32_t slot)
         struct view *v = &cu->v[k];
         if (v->pos[slot] < 0)
             continue;
-        v->obs[v->pos[slot]] = cu->master[slot];
+        v->obs[v->pos[slot]] = obs_of(cu, slot);
         hearth_select_index_update(&v->ix, v->peers, v->obs,
                                    (size_t)v->pos[slot]);
     }
@@ -640,17 +713,44 @@ static void stop_running(struct sim *s, struct prov *p, struct attempt *x)
     s->ids[p->ident].busy_s += s->now - x->start;
 }
 
+/* Settle runs: the customer books and verifies what came back. A
+ * tampered result it caught is no result (the job is tried elsewhere).
+ * Returns 1 when the customer will not use this provider again: it
+ * caught it cheating, or (not paying) was asked to pay. */
+static int settle_outcome(struct sim *s, struct attempt *x, int *paid)
+{
+    if (!s->ss)
+        return 0;
+    const struct job *j = &s->jobs[x->job];
+    if (!*paid) {
+        ss_fail(s->ss, x->ident, j->customer, &x->sj, s->now);
+        return x->sj.rail == RAIL_REFUSED &&
+               ss_customer_type(s->ss, j->customer) != CUST_HONEST;
+    }
+    int v = ss_deliver(s->ss, x->ident, j->customer, &x->sj, s->now,
+                       phase_of(s, j->index));
+    if (v == SS_TAMPER_CAUGHT)
+        *paid = 0;
+    return v != SS_ACCEPTED;
+}
+
 /* The customer learns how an attempt went: its observations, the gossiped
  * reputation, and either the end of the job or a retry. */
 static int outcome(struct sim *s, uint32_t a, int paid)
 {
     struct attempt *x = &s->att[a];
+    int delivered = paid;
+    int ban = settle_outcome(s, x, &paid);
     /* NIP-90 "processing" feedback tells the customer when the run
      * started, so it can time the run itself: more than twice what the
      * advertised speed promised is delivered and paid, but observed as
      * a failure (this is what catches hardware liars) */
-    int ok = paid && !(x->run_s > 2.0 * x->expect_run_s + 0.5);
-    if (paid && !ok)
+    int slow = delivered && x->run_s > 2.0 * x->expect_run_s + 0.5;
+    /* the view's observations are about delivery (an answer, in time);
+     * what verification found goes into the receipt, and only
+     * reputation acts on receipts */
+    int ok = delivered && !slow;
+    if (slow)
         s->res->slow++;
     uint32_t jid = x->job, slot = x->prov;
     struct job *j = &s->jobs[jid];
@@ -673,8 +773,13 @@ static int outcome(struct sim *s, uint32_t a, int paid)
             o->cooldown_until =
                 now + hearth_view_backoff(o->consecutive_failures);
         }
-        if (p->gen == x->gen)
+        if (p->gen == x->gen && !s->ss)
             o->reputation = p->rep;
+        /* its own receipts are part of reputation: off with it */
+        if (ban && !s->cfg.no_reputation && !(cu->ban[slot] & BAN_OWN)) {
+            cu->ban[slot] |= BAN_OWN;
+            s->res->settle.own_bans++;
+        }
         view_obs(cu, slot);
     }
     view_slots(cu, slot, +1);
@@ -690,6 +795,21 @@ static int outcome(struct sim *s, uint32_t a, int paid)
         return HEARTH_OK;
     }
     return dispatch(s, jid);
+}
+
+/* Settle runs: the provider admits the request on credit or asks for
+ * payment first (sim_settle.c); counted per tenth for paying customers,
+ * whose traffic to dishonest providers is the measure of learning. */
+static int settle_admit(struct sim *s, struct attempt *t,
+                        const struct job *j, size_t ph)
+{
+    if (ss_customer_type(s->ss, j->customer) == CUST_HONEST) {
+        s->res->phase[ph].honest_attempts++;
+        if (ss_dishonest(s->ss, t->ident))
+            s->res->phase[ph].to_dishonest++;
+    }
+    return ss_admit(s->ss, t->ident, j->customer, t->price, j->max_price,
+                    s->now, &t->sj);
 }
 
 static int dispatch(struct sim *s, uint32_t jid)
@@ -771,6 +891,8 @@ static int dispatch(struct sim *s, uint32_t jid)
         s->res->phase[ph].to_liars++;
     if (p->cls == CLS_FAILER)
         s->res->phase[ph].to_failers++;
+    if (s->ss && (rc = settle_admit(s, t, j, ph)))
+        return rc;
     if ((rc = att_event(s, s->now + p->rtt_ms / 2000.0, EV_RECV, a)))
         return rc;
     return att_event(s, t->deadline, EV_DEADLINE, a);
@@ -782,6 +904,10 @@ static int on_recv(struct sim *s, uint32_t a)
     struct prov *p = &s->prov[x->prov];
     if (x->state != A_SENT || !p->online || p->session != x->session)
         return HEARTH_OK; /* cancelled, or nobody there: the deadline says */
+    if (x->sj.rail == RAIL_REFUSED) { /* payment asked, none came */
+        x->state = A_FINISHED;
+        return att_event(s, s->now + p->rtt_ms / 2000.0, EV_RESULT, a);
+    }
     if (p->busy < p->slots)
         return start(s, p, a);
     if (p->qlen >= p->slots) { /* a full provider says so at once */
@@ -823,6 +949,8 @@ static int bounce(struct sim *s, uint32_t a)
     struct cust *cu = &s->cust[j->customer];
     x->state = A_CLOSED;
     s->res->busy++;
+    if (s->ss)
+        ss_fail(s->ss, x->ident, j->customer, &x->sj, s->now);
     view_slots(cu, x->prov, 0);
     j->attempts--;
     if (++j->bounces > MAX_BOUNCES) {
@@ -840,6 +968,8 @@ static int on_result(struct sim *s, uint32_t a)
         return HEARTH_OK; /* the deadline came first */
     if (x->busy)
         return bounce(s, a);
+    if (x->sj.rail == RAIL_REFUSED)
+        return outcome(s, a, 0);
     if (!x->ok)
         s->res->errors++;
     return outcome(s, a, x->ok);
@@ -942,7 +1072,9 @@ static int on_arrive(struct sim *s)
     j->max_price = limit < 1 ? 1 : (uint64_t)limit;
     s->active++;
     s->res->jobs++;
-    s->res->phase[phase_of(s, j->index)].jobs++;
+    hearth_sim_phase *ph = &s->res->phase[phase_of(s, j->index)];
+    if (ph->jobs++ == 0)
+        ph->t_start = s->now;
     if (s->online) {
         s->pop_liars_sum += (double)s->online_liars / s->online;
         s->pop_failers_sum += (double)s->online_failers / s->online;
@@ -1007,6 +1139,15 @@ void hearth_sim_defaults(hearth_sim_config *c)
     c->churn = 0.3;
     c->pow_share = 0.3;
     c->max_attempts = 3;
+    c->dishonest = 0.3;
+    c->cheat_rate = 1.0;
+    c->nonpaying = 0.3;
+    c->verify_p = 1.0;
+    c->credit_cap_msat = HEARTH_CREDIT_DEFAULT_LIMIT_MSAT;
+    c->stranger_credit_msat = 500;
+    c->pay_interval_s = 600;
+    c->rep_interval_s = 300;
+    c->rep_min = 0.4;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -1053,6 +1194,12 @@ static int check_config(const hearth_sim_config *c)
         !(c->pow_share >= 0 && c->pow_share <= 1) || !c->max_attempts ||
         (unsigned)c->strategy > HEARTH_STRATEGY_ROUND_ROBIN)
         return HEARTH_EINVAL;
+    if (c->settle &&
+        !(c->dishonest >= 0 && c->dishonest <= 1 && c->nonpaying >= 0 &&
+          c->nonpaying <= 1 && c->cheat_rate >= 0 && c->cheat_rate <= 1 &&
+          c->verify_p >= 0 && c->verify_p <= 1 && c->pay_interval_s > 0 &&
+          c->rep_interval_s > 0 && c->rep_min >= 0 && c->rep_min <= 1))
+        return HEARTH_EINVAL;
     return HEARTH_OK;
 }
 
@@ -1073,6 +1220,11 @@ static int setup(struct sim *s)
     s->lat_phase = malloc(c->jobs);
     if (!s->prov || !s->cust || !s->lat || !s->cost || !s->lat_phase)
         return HEARTH_ENOMEM;
+    if (c->settle) {
+        int rc = ss_new(c, s->res, &s->ss);
+        if (rc)
+            return rc;
+    }
     double slots = 0;
     for (size_t i = 0; i < s->nprov; i++) {
         struct prov *p = &s->prov[i];
@@ -1110,6 +1262,13 @@ static int setup(struct sim *s)
         cu->master_gen = calloc(s->nprov, sizeof *cu->master_gen);
         if (!cu->master || !cu->master_gen)
             return HEARTH_ENOMEM;
+        if (s->ss) {
+            cu->rails = HEARTH_RAIL_CREDIT | HEARTH_RAIL_LIGHTNING;
+            cu->ban = calloc(s->nprov, 1);
+            if (!cu->ban || ev_push(&s->q, c->pay_interval_s *
+                                    unit(&s->exec), EV_PAY, (uint32_t)k))
+                return HEARTH_ENOMEM;
+        }
         int rc = refresh_view(s, k);
         /* staggered: customers do not all refresh at the same moment */
         if (rc || (rc = ev_push(&s->q, c->refresh_s * unit(&s->world),
@@ -1132,7 +1291,9 @@ static void teardown(struct sim *s)
         }
         free(s->cust[k].master);
         free(s->cust[k].master_gen);
+        free(s->cust[k].ban);
     }
+    ss_free(s->ss);
     free(s->cust);
     free(s->prov);
     free(s->ids);
@@ -1216,10 +1377,13 @@ int hearth_sim_run(const hearth_sim_config *c, hearth_sim_result *out)
         case EV_LEAVE: rc = on_leave(&s, e.id); break;
         case EV_JOIN: rc = on_join(&s, e.id); break;
         case EV_REFRESH: rc = on_refresh(&s, e.id); break;
+        case EV_PAY: rc = on_pay(&s, e.id); break;
         }
         if (e.type >= EV_RECV && e.type <= EV_DEADLINE)
             att_unref(&s, e.id);
     }
+    if (!rc && s.ss)
+        ss_finish(s.ss, s.now);
     if (!rc)
         rc = summarize(&s);
     teardown(&s);

@@ -21,6 +21,66 @@ static double share(uint64_t part, uint64_t whole)
     return whole ? (double)part / (double)whole : 0.0;
 }
 
+/* the settlement part (settle runs only: other runs keep their bytes) */
+static void json_settle(const hearth_sim_result *r, hearth_buf *b)
+{
+    const hearth_sim_config *c = &r->config;
+    const hearth_sim_settle *t = &r->settle;
+    hearth_buf_addf(b,
+        ",\"settlement\":{\"config\":{\"dishonest_providers\":%.4f,"
+        "\"nonpaying_customers\":%.4f,\"cheat_rate\":%.4f,\"verify\":%.4f,"
+        "\"credit_cap_msat\":%llu,\"stranger_credit_msat\":%llu,"
+        "\"pay_interval_s\":%.3f,\"rep_interval_s\":%.3f,\"rep_min\":%.4f,"
+        "\"credit_limit\":%s,\"reputation\":%s},",
+        c->dishonest, c->nonpaying, c->cheat_rate, c->verify_p,
+        (unsigned long long)c->credit_cap_msat,
+        (unsigned long long)c->stranger_credit_msat, c->pay_interval_s,
+        c->rep_interval_s, c->rep_min, c->no_credit_limit ? "false" : "true",
+        c->no_reputation ? "false" : "true");
+    hearth_buf_addf(b,
+        "\"credit_jobs\":%llu,\"prepaid_jobs\":%llu,\"refused\":%llu,"
+        "\"payments\":%llu,\"tampered\":%llu,\"tampered_detected\":%llu,"
+        "\"overcharged\":%llu,\"disputes\":%llu,\"honest_disputed\":%llu,"
+        "\"receipts\":%llu,\"rep_runs\":%llu,\"rep_excluded\":%llu,"
+        "\"rep_excluded_honest\":%llu,\"own_bans\":%llu,",
+        (unsigned long long)t->credit_jobs,
+        (unsigned long long)t->prepaid_jobs, (unsigned long long)t->refused,
+        (unsigned long long)t->payments, (unsigned long long)t->tampered,
+        (unsigned long long)t->tampered_detected,
+        (unsigned long long)t->overcharged, (unsigned long long)t->disputes,
+        (unsigned long long)t->honest_disputed,
+        (unsigned long long)t->receipts, (unsigned long long)t->rep_runs,
+        (unsigned long long)t->rep_excluded,
+        (unsigned long long)t->rep_excluded_honest,
+        (unsigned long long)t->own_bans);
+    hearth_buf_addf(b,
+        "\"honest_billed_msat\":%.0f,\"honest_paid_msat\":%.0f,"
+        "\"honest_unpaid_msat\":%.0f,\"honest_unpaid_share\":%.6f,"
+        "\"customer_paid_msat\":%.0f,\"customer_lost_msat\":%.0f,"
+        "\"customer_lost_share\":%.6f,\"dishonest_share\":%.6f,"
+        "\"warmup_window\":%d,\"warmup_s\":%.3f,\"windows\":[",
+        t->honest_billed_msat, t->honest_paid_msat, t->honest_unpaid_msat,
+        t->honest_billed_msat > 0 ? t->honest_unpaid_msat /
+                                        t->honest_billed_msat : 0.0,
+        t->customer_paid_msat, t->customer_lost_msat,
+        t->customer_paid_msat > 0 ? t->customer_lost_msat /
+                                        t->customer_paid_msat : 0.0,
+        t->dishonest_share, t->warmup_phase, t->warmup_s);
+    for (size_t i = 0; i < HEARTH_SIM_PHASES; i++) {
+        const hearth_sim_phase *ph = &r->phase[i];
+        hearth_buf_addf(b,
+            "%s{\"t_start\":%.3f,\"attempts\":%llu,\"to_dishonest\":%.6f,"
+            "\"honest_billed_msat\":%.0f,\"honest_unpaid_msat\":%.0f,"
+            "\"customer_lost_msat\":%.0f}",
+            i ? "," : "", ph->t_start,
+            (unsigned long long)ph->honest_attempts,
+            share(ph->to_dishonest, ph->honest_attempts),
+            ph->honest_billed_msat, ph->honest_unpaid_msat,
+            ph->customer_lost_msat);
+    }
+    hearth_buf_adds(b, "]}");
+}
+
 int hearth_sim_json(const hearth_sim_result *r, hearth_buf *b)
 {
     if (!r || !b)
@@ -79,8 +139,80 @@ int hearth_sim_json(const hearth_sim_result *r, hearth_buf *b)
             share(ph->to_failers, ph->attempts),
             share(ph->failed_attempts, ph->attempts), ph->latency_p50_ms);
     }
-    hearth_buf_adds(b, "]}\n");
+    hearth_buf_addc(b, ']');
+    if (c->settle)
+        json_settle(r, b);
+    hearth_buf_adds(b, "}\n");
     return hearth_buf_error(b);
+}
+
+static double pc(double part, double whole)
+{
+    return whole > 0 ? 100.0 * part / whole : 0.0;
+}
+
+static void md_settle(const hearth_sim_result *r, hearth_buf *b)
+{
+    const hearth_sim_config *c = &r->config;
+    const hearth_sim_settle *t = &r->settle;
+    hearth_buf_addf(b,
+        "\n## Settlement\n\n%.0f%% dishonest providers (cheating on %.0f%% "
+        "of their jobs; %.0f%% of tampered results detected), %.0f%% "
+        "non-paying customers; credit %llu msat to a stranger, growing "
+        "with payments to %llu msat%s; balances settled every %.0f s; "
+        "reputation every %.0f s, providers below %.2f not chosen%s.\n\n",
+        100 * c->dishonest, 100 * c->cheat_rate, 100 * c->verify_p,
+        100 * c->nonpaying, (unsigned long long)c->stranger_credit_msat,
+        (unsigned long long)c->credit_cap_msat,
+        c->no_credit_limit ? " (limits OFF)" : "", c->pay_interval_s,
+        c->rep_interval_s, c->rep_min,
+        c->no_reputation ? " (reputation OFF)" : "");
+    hearth_buf_addf(b,
+        "Admitted %llu on credit, %llu prepaid; %llu refused to pay and "
+        "were cut off; %llu balance payments. %llu tampered results (%llu "
+        "detected), %llu overcharges; %llu disputes (%llu of honest "
+        "work). %llu own bans; %llu exclusions by score (%llu of honest "
+        "providers) over %llu reputation runs on up to %llu receipts.\n\n",
+        (unsigned long long)t->credit_jobs,
+        (unsigned long long)t->prepaid_jobs, (unsigned long long)t->refused,
+        (unsigned long long)t->payments, (unsigned long long)t->tampered,
+        (unsigned long long)t->tampered_detected,
+        (unsigned long long)t->overcharged, (unsigned long long)t->disputes,
+        (unsigned long long)t->honest_disputed,
+        (unsigned long long)t->own_bans,
+        (unsigned long long)t->rep_excluded,
+        (unsigned long long)t->rep_excluded_honest,
+        (unsigned long long)t->rep_runs, (unsigned long long)t->receipts);
+    hearth_buf_addf(b,
+        "Honest providers: %.0f msat of work delivered, %.0f never paid "
+        "(%.3f%%). Honest customers: %.0f msat paid, %.0f lost to "
+        "tampered results and overcharges (%.3f%%). Paying customers' "
+        "attempts to dishonest providers: %.2f%% over the run; ",
+        t->honest_billed_msat, t->honest_unpaid_msat,
+        pc(t->honest_unpaid_msat, t->honest_billed_msat),
+        t->customer_paid_msat, t->customer_lost_msat,
+        pc(t->customer_lost_msat, t->customer_paid_msat),
+        100 * t->dishonest_share);
+    if (t->warmup_phase < 0)
+        hearth_buf_adds(b, "never below 5% for good.\n\n");
+    else
+        hearth_buf_addf(b, "below 5%% from tenth %d on (after %.0f "
+                           "simulated s).\n\n",
+                        t->warmup_phase + 1, t->warmup_s);
+    hearth_buf_adds(b, "| tenth | starts at s | attempts | to dishonest "
+                       "| honest work msat | unpaid | customers lost msat |"
+                       "\n|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (size_t i = 0; i < HEARTH_SIM_PHASES; i++) {
+        const hearth_sim_phase *ph = &r->phase[i];
+        hearth_buf_addf(b, "| %zu | %.0f | %llu | %.2f%% | %.0f | %.3f%% "
+                           "| %.0f |\n",
+                        i + 1, ph->t_start,
+                        (unsigned long long)ph->honest_attempts,
+                        100 * share(ph->to_dishonest, ph->honest_attempts),
+                        ph->honest_billed_msat,
+                        pc(ph->honest_unpaid_msat, ph->honest_billed_msat),
+                        ph->customer_lost_msat);
+    }
 }
 
 static void md_dist(hearth_buf *b, const char *name, const char *unit_,
@@ -172,5 +304,7 @@ int hearth_sim_markdown(const hearth_sim_result *r, hearth_buf *b)
                     (unsigned long long)r->select_calls,
                     (unsigned long long)r->peer_visits,
                     share(r->peer_visits, r->select_calls));
+    if (c->settle)
+        md_settle(r, b);
     return hearth_buf_error(b);
 }

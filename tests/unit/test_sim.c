@@ -1,9 +1,13 @@
 /* The market simulator (src/market/sim.c): the same seed gives the same
  * bytes, another seed other bytes; the books balance; bad providers lose
- * traffic as customers learn; the synthetic market is well formed. */
+ * traffic as customers learn; the synthetic market is well formed. With
+ * settlement (sim_settle.c): the issue 6 targets hold, and stop holding
+ * when credit limits or reputation are switched off. */
 #include "hearth/error.h"
 #include "hearth/sim.h"
 #include "tap.h"
+
+#include <math.h>
 
 static void small(hearth_sim_config *c, uint64_t seed)
 {
@@ -142,11 +146,124 @@ static void test_market(void)
     CHECK(!memcmp(p, q, sizeof p));
 }
 
+/* 30% dishonest providers, 30% non-paying customers */
+static void settle_run(hearth_sim_config *c, uint64_t seed)
+{
+    small(c, seed);
+    c->settle = 1;
+    c->dishonest = 0.3;
+    c->nonpaying = 0.3;
+}
+
+static double unpaid_share(const hearth_sim_result *r)
+{
+    return r->settle.honest_unpaid_msat / r->settle.honest_billed_msat;
+}
+
+static double to_dishonest(const hearth_sim_result *r, int i)
+{
+    return (double)r->phase[i].to_dishonest /
+           (double)r->phase[i].honest_attempts;
+}
+
+/* The targets: honest providers lose under 1% of their work to
+ * non-payment, and after a warm-up of at most two tenths of the run
+ * paying customers send under 5% of their attempts to dishonest
+ * providers, in every later tenth. */
+static void test_settle_targets(void)
+{
+    hearth_sim_config c;
+    hearth_sim_result r;
+    for (uint64_t seed = 1; seed <= 2; seed++) {
+        settle_run(&c, seed);
+        CHECK(hearth_sim_run(&c, &r) == 0);
+        const hearth_sim_settle *t = &r.settle;
+        CHECKF(unpaid_share(&r) < 0.01, "seed %llu: unpaid %.4f",
+               (unsigned long long)seed, unpaid_share(&r));
+        CHECKF(t->warmup_phase >= 0 && t->warmup_phase <= 2,
+               "seed %llu: warm-up tenth %d", (unsigned long long)seed,
+               t->warmup_phase);
+        for (int i = 2; i < HEARTH_SIM_PHASES; i++)
+            CHECKF(to_dishonest(&r, i) < 0.05, "tenth %d: %.4f", i + 1,
+                   to_dishonest(&r, i));
+        /* the books agree with the flows: what non-payers took is what
+         * honest providers are still owed or hold in dispute */
+        double flows = 0;
+        for (int i = 0; i < HEARTH_SIM_PHASES; i++)
+            flows += r.phase[i].honest_unpaid_msat;
+        CHECKF(fabs(flows - t->honest_unpaid_msat) < 1, "%.0f vs %.0f",
+               flows, t->honest_unpaid_msat);
+        CHECK(t->credit_jobs > 0 && t->prepaid_jobs > 0 && t->refused > 0);
+        CHECK(t->tampered_detected == t->tampered && t->overcharged > 0);
+        CHECK(t->rep_runs > 0 && t->receipts > 0 && t->own_bans > 0);
+        CHECK(t->customer_lost_msat < 0.02 * t->customer_paid_msat);
+        CHECK(r.completed + r.failed + r.dropped_no_provider +
+                  r.dropped_price == r.jobs);
+    }
+}
+
+/* The mechanisms, not luck: with unlimited credit the non-payers take
+ * far more than 1%; without reputation (no scores from receipts, no
+ * customer avoiding a provider it caught) dishonest providers keep
+ * over 5% of the traffic to the end. */
+static void test_settle_ablations(void)
+{
+    hearth_sim_config c;
+    hearth_sim_result r;
+    settle_run(&c, 1);
+    c.no_credit_limit = 1;
+    CHECK(hearth_sim_run(&c, &r) == 0);
+    CHECKF(unpaid_share(&r) > 0.05, "no limits: unpaid %.4f",
+           unpaid_share(&r));
+    settle_run(&c, 1);
+    c.no_reputation = 1;
+    CHECK(hearth_sim_run(&c, &r) == 0);
+    CHECKF(to_dishonest(&r, HEARTH_SIM_PHASES - 1) > 0.05,
+           "no reputation: last tenth %.4f",
+           to_dishonest(&r, HEARTH_SIM_PHASES - 1));
+    CHECK(r.settle.warmup_phase == -1 && r.settle.own_bans == 0);
+    /* honest providers only: nobody to catch, nobody excluded for it */
+    settle_run(&c, 1);
+    c.dishonest = 0;
+    CHECK(hearth_sim_run(&c, &r) == 0);
+    CHECK(r.settle.tampered == 0 && r.settle.overcharged == 0 &&
+          r.settle.customer_lost_msat == 0);
+}
+
+/* settle runs are deterministic too, report their part, and runs
+ * without it do not */
+static void test_settle_report(void)
+{
+    hearth_sim_config c;
+    hearth_sim_result r;
+    hearth_buf a = HEARTH_BUF_INIT, b = HEARTH_BUF_INIT;
+    settle_run(&c, 5);
+    c.jobs = 8000;
+    CHECK(run_json(&c, &a, &r) == 0);
+    CHECK(run_json(&c, &b, &r) == 0);
+    CHECK(a.len == b.len && !memcmp(a.p, b.p, a.len));
+    CHECK(strstr(a.p, "\"settlement\":{") && strstr(a.p, "\"windows\":["));
+    hearth_buf_reset(&b);
+    CHECK(hearth_sim_markdown(&r, &b) == 0);
+    CHECK(strstr(b.p, "## Settlement") != NULL);
+    c.settle = 0;
+    CHECK(run_json(&c, &a, &r) == 0);
+    CHECK(!strstr(a.p, "settlement"));
+    settle_run(&c, 1);
+    c.verify_p = 1.5;
+    CHECK(hearth_sim_run(&c, &r) == HEARTH_EINVAL);
+    hearth_buf_free(&a);
+    hearth_buf_free(&b);
+}
+
 int main(void)
 {
     test_determinism();
     test_books();
     test_learning();
     test_market();
+    test_settle_targets();
+    test_settle_ablations();
+    test_settle_report();
     return tap_done();
 }
