@@ -184,6 +184,8 @@ typedef struct hearth_ledger_standing {
                                held claims on them, < 0 theirs on us */
     int64_t owing_since;    /* unix s (entry time) since which owed_msat
                                has stayed > 0; 0 while it is <= 0 */
+    int64_t paid_msat;      /* sum of the cash account: money they paid
+                               us, less money we paid them */
 } hearth_ledger_standing;
 
 /* All zero for a counterparty never dealt with. */

@@ -10,23 +10,30 @@
 void hearth_credit_policy_default(hearth_credit_policy *p)
 {
     memset(p, 0, sizeof *p);
+    p->stranger_msat = HEARTH_CREDIT_DEFAULT_STRANGER_MSAT;
     p->limit_msat = HEARTH_CREDIT_DEFAULT_LIMIT_MSAT;
     p->grace_s = HEARTH_CREDIT_DEFAULT_GRACE_S;
-}
-
-uint64_t hearth_credit_limit(const hearth_credit_policy *p,
-                             const uint8_t customer[32])
-{
-    for (size_t i = 0; i < p->ntrust; i++)
-        if (!memcmp(p->trust[i].pubkey, customer, 32))
-            return p->trust[i].limit_msat;
-    return p->limit_msat;
 }
 
 /* saturating: hostile ledgers and quotes must not wrap the comparison */
 static uint64_t add_sat(uint64_t a, uint64_t b)
 {
     return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+uint64_t hearth_credit_limit(const hearth_credit_policy *p,
+                             const uint8_t customer[32],
+                             const hearth_ledger_standing *s)
+{
+    for (size_t i = 0; i < p->ntrust; i++)
+        if (!memcmp(p->trust[i].pubkey, customer, 32))
+            return p->trust[i].limit_msat;
+    /* credit is earned by paying; a key that never pays takes at most
+     * the stranger's share, and one disputing our bills not even that */
+    uint64_t paid = s && s->paid_msat > 0 ? (uint64_t)s->paid_msat : 0;
+    uint64_t base = s && s->disputed_msat > 0 ? 0 : p->stranger_msat;
+    uint64_t l = add_sat(base, paid);
+    return l < p->limit_msat ? l : p->limit_msat;
 }
 
 /* What they owe us (a refund we owe them is negative: credit they can
@@ -72,7 +79,7 @@ int hearth_credit_decide(const hearth_credit_policy *p,
     if (!p || !customer || !s || !d)
         return HEARTH_EINVAL;
     memset(d, 0, sizeof *d);
-    d->limit_msat = hearth_credit_limit(p, customer);
+    d->limit_msat = hearth_credit_limit(p, customer, s);
     int64_t net = net_exposure(s, inflight_msat);
     d->exposure_msat = net > 0 ? (uint64_t)net : 0;
     uint64_t owed = s->owed_msat > 0 ? (uint64_t)s->owed_msat : 0;

@@ -148,8 +148,8 @@ static int standing_read(hearth_ledger *l, MDB_txn *txn, void *ctx)
     for (int r = 1; r <= HEARTH_RAIL_MAX; r++) {
         static const int accts[] = {HEARTH_ACCT_RECEIVABLE,
                                     HEARTH_ACCT_PAYABLE,
-                                    HEARTH_ACCT_DISPUTED};
-        for (size_t i = 0; i < 3; i++) {
+                                    HEARTH_ACCT_DISPUTED, HEARTH_ACCT_CASH};
+        for (size_t i = 0; i < 4; i++) {
             int64_t bal;
             key[32] = (uint8_t)r;
             key[33] = (uint8_t)accts[i];
@@ -162,6 +162,8 @@ static int standing_read(hearth_ledger *l, MDB_txn *txn, void *ctx)
                 return rc;
             if (accts[i] == HEARTH_ACCT_DISPUTED)
                 c->out->disputed_msat += bal;
+            else if (accts[i] == HEARTH_ACCT_CASH)
+                c->out->paid_msat += bal;
             else
                 c->out->owed_msat += bal;
         }

@@ -1144,7 +1144,7 @@ void hearth_sim_defaults(hearth_sim_config *c)
     c->nonpaying = 0.3;
     c->verify_p = 1.0;
     c->credit_cap_msat = HEARTH_CREDIT_DEFAULT_LIMIT_MSAT;
-    c->stranger_credit_msat = 500;
+    c->stranger_credit_msat = HEARTH_CREDIT_DEFAULT_STRANGER_MSAT;
     c->pay_interval_s = 600;
     c->rep_interval_s = 300;
     c->rep_min = 0.4;

@@ -139,21 +139,6 @@ static struct book *book_of(sim_settle *ss, uint32_t ident, uint32_t cust)
     return id->book ? &id->book[cust] : NULL;
 }
 
-/* The limit a provider gives this customer, as a trust entry for the
- * real policy: strangers get a little, a customer that has paid gets
- * what it paid on top (up to the cap), one that disputed its work
- * nothing. Credit is earned by paying, so a key that never pays can take
- * at most the stranger's share from each provider. */
-static uint64_t limit_of(const sim_settle *ss, const struct book *b)
-{
-    if (ss->cfg.no_credit_limit)
-        return UINT64_MAX;
-    if (b->disputes)
-        return 0;
-    uint64_t l = ss->cfg.stranger_credit_msat + b->paid;
-    return l < ss->cfg.credit_cap_msat ? l : ss->cfg.credit_cap_msat;
-}
-
 static void book_owe(struct book *b, int64_t delta, int64_t now)
 {
     int64_t before = b->owed;
@@ -221,14 +206,25 @@ int ss_admit(sim_settle *ss, uint32_t ident, uint32_t cust, uint64_t quote,
     struct book *b = book_of(ss, ident, cust);
     if (!b)
         return HEARTH_ENOMEM;
+    /* the real policy: strangers get a little, a customer that has paid
+     * gets what it paid on top (up to the cap), one that disputed our
+     * bills no stranger's credit; so a key that never pays takes at most
+     * the stranger's share from each provider */
     hearth_credit_trust t;
     memcpy(t.pubkey, ss->ckey[cust], 32);
-    t.limit_msat = limit_of(ss, b);
+    t.limit_msat = UINT64_MAX;
     hearth_credit_policy pol;
     hearth_credit_policy_default(&pol);
-    pol.trust = &t;
-    pol.ntrust = 1;
-    hearth_ledger_standing st = {b->owed, b->disputed, b->owing_since};
+    pol.stranger_msat = ss->cfg.stranger_credit_msat;
+    pol.limit_msat = ss->cfg.credit_cap_msat;
+    if (ss->cfg.no_credit_limit) {
+        pol.trust = &t;
+        pol.ntrust = 1;
+    }
+    hearth_ledger_standing st = {b->owed, b->disputes ? b->disputed : 0,
+                                 b->owing_since,
+                                 b->paid > INT64_MAX ? INT64_MAX
+                                                     : (int64_t)b->paid};
     hearth_credit_decision d;
     int64_t unix_now = EPOCH + (int64_t)now;
     /* the provider decides on its own estimate: an overcharger's too */

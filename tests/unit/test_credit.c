@@ -17,18 +17,48 @@ static hearth_credit_decision decide(const hearth_credit_policy *p,
                                      uint64_t inflight, uint64_t quote,
                                      int64_t now)
 {
-    hearth_ledger_standing s = {owed, disputed, since};
+    hearth_ledger_standing s = {owed, disputed, since, 0};
     hearth_credit_decision d;
     CHECK(hearth_credit_decide(p, who, &s, inflight, quote, now, &d) ==
           HEARTH_OK);
     return d;
 }
 
+/* earned credit: stranger + paid, capped; nothing while disputing */
+static void test_earned(void)
+{
+    hearth_credit_policy p;
+    hearth_credit_policy_default(&p);
+    CHECK(p.limit_msat == HEARTH_CREDIT_DEFAULT_LIMIT_MSAT &&
+          p.stranger_msat == HEARTH_CREDIT_DEFAULT_STRANGER_MSAT);
+    hearth_ledger_standing s = {0, 0, 0, 0};
+    CHECK(hearth_credit_limit(&p, alice, NULL) == 500);
+    CHECK(hearth_credit_limit(&p, alice, &s) == 500);
+    s.paid_msat = 5000;
+    CHECK(hearth_credit_limit(&p, alice, &s) == 5500);
+    s.paid_msat = 1000000;
+    CHECK(hearth_credit_limit(&p, alice, &s) == 20000);
+    s.paid_msat = -5000; /* we paid them (a refund): no credit from it */
+    CHECK(hearth_credit_limit(&p, alice, &s) == 500);
+    s.paid_msat = 5000;
+    s.disputed_msat = 1;
+    CHECK(hearth_credit_limit(&p, alice, &s) == 5000);
+    s.paid_msat = INT64_MAX;
+    CHECK(hearth_credit_limit(&p, alice, &s) == 20000);
+    /* a stranger's second small job fits, its third does not */
+    hearth_credit_decision d;
+    s = (hearth_ledger_standing){300, 0, 10, 0};
+    CHECK(hearth_credit_decide(&p, alice, &s, 0, 200, 20, &d) == HEARTH_OK &&
+          d.verdict == HEARTH_CREDIT_SERVE && d.limit_msat == 500);
+    CHECK(hearth_credit_decide(&p, alice, &s, 0, 201, 20, &d) == HEARTH_OK &&
+          d.verdict == HEARTH_CREDIT_PREPAY);
+}
+
 static void test_limit(void)
 {
     hearth_credit_policy p;
     hearth_credit_policy_default(&p);
-    CHECK(p.limit_msat == HEARTH_CREDIT_DEFAULT_LIMIT_MSAT);
+    p.stranger_msat = p.limit_msat; /* a flat limit, as --credit-stranger */
     /* a stranger with nothing owed: served up to the limit exactly */
     hearth_credit_decision d = decide(&p, alice, 0, 0, 0, 0, 20000, 1000);
     CHECK(d.verdict == HEARTH_CREDIT_SERVE && d.due_msat == 0 && !d.why[0]);
@@ -57,8 +87,9 @@ static void test_trust(void)
     hearth_credit_policy_default(&p);
     p.trust = t;
     p.ntrust = 2;
-    CHECK(hearth_credit_limit(&p, bob) == 1000000);
-    CHECK(hearth_credit_limit(&p, alice) == HEARTH_CREDIT_DEFAULT_LIMIT_MSAT);
+    CHECK(hearth_credit_limit(&p, bob, NULL) == 1000000);
+    CHECK(hearth_credit_limit(&p, alice, NULL) ==
+          HEARTH_CREDIT_DEFAULT_STRANGER_MSAT);
     hearth_credit_decision d = decide(&p, bob, 900000, 0, 1, 0, 50000, 2);
     CHECK(d.verdict == HEARTH_CREDIT_SERVE && d.limit_msat == 1000000);
     /* a limit of zero: every job paid first */
@@ -95,7 +126,7 @@ static void test_hostile(void)
           d.due_msat == UINT64_MAX);
     d = decide(&p, alice, 1, 0, INT64_MIN, 0, UINT64_MAX, INT64_MAX);
     CHECK(d.verdict == HEARTH_CREDIT_OVERDUE && d.due_msat == UINT64_MAX);
-    hearth_ledger_standing s = {0, 0, 0};
+    hearth_ledger_standing s = {0, 0, 0, 0};
     CHECK(hearth_credit_decide(&p, alice, &s, 0, 1, 0, NULL) ==
           HEARTH_EINVAL);
     CHECK(hearth_credit_decide(NULL, alice, &s, 0, 1, 0, &d) ==
@@ -104,6 +135,7 @@ static void test_hostile(void)
 
 int main(void)
 {
+    test_earned();
     test_limit();
     test_trust();
     test_overdue();
