@@ -40,10 +40,27 @@ void hearth_verifier_stats(const hearth_verifier *v, uint64_t *hits,
 
 /* Parse a secret key given as an nsec, 64 hex characters, or the path of a
  * key file holding either (files must not be readable by group/others:
- * HEARTH_EPERM). *why names the fix on failure. */
+ * HEARTH_EPERM). *why names the fix on failure. An ncryptsec (NIP-49,
+ * given or in the file) needs hearth_key_load_pw: here it is
+ * HEARTH_ECRYPTO. */
 int hearth_key_load(const char *spec, uint8_t sk[32], const char **why);
+
+/* Supplies the passphrase of an encrypted key: writes a NUL-terminated
+ * string of at most cap - 1 bytes to buf and returns HEARTH_OK, or returns
+ * an error with *why naming the fix. Called only when an ncryptsec is
+ * found, after its structure has been checked. */
+typedef int (*hearth_passphrase_fn)(void *ctx, char *buf, size_t cap,
+                                    const char **why);
+/* hearth_key_load that also accepts an ncryptsec (as spec or in the key
+ * file), decrypted with the passphrase pw gives (pw NULL: HEARTH_ECRYPTO).
+ * log_n above HEARTH_NIP49_MAX_LOG_N is refused before scrypt runs. */
+int hearth_key_load_pw(const char *spec, hearth_passphrase_fn pw, void *ctx,
+                       uint8_t sk[32], const char **why);
 /* Write sk as an nsec line to path, created with mode 0600; fails with
  * HEARTH_EIO if the file exists (never overwrite a key silently). */
 int hearth_key_save(const char *path, const uint8_t sk[32]);
+/* The same for an ncryptsec, stored as given after its structure is
+ * checked (HEARTH_EINVAL / HEARTH_ETOOBIG as hearth_nip49_inspect). */
+int hearth_key_save_ncryptsec(const char *path, const char *ncryptsec);
 
 #endif

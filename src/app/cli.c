@@ -63,6 +63,16 @@ int cli_read_line(FILE *f, hearth_buf *b)
     return too_long ? -1 : 1;
 }
 
+void cli_default_key_path(char *path, size_t cap)
+{
+    const char *xdg = getenv("XDG_CONFIG_HOME");
+    const char *home = getenv("HOME");
+    if (xdg && *xdg)
+        snprintf(path, cap, "%s/hearth/key", xdg);
+    else
+        snprintf(path, cap, "%s/.config/hearth/key", home ? home : ".");
+}
+
 int cli_load_key(const char *spec, unsigned char sk[32])
 {
     char path[4096];
@@ -70,18 +80,12 @@ int cli_load_key(const char *spec, unsigned char sk[32])
     if (!spec)
         spec = getenv("HEARTH_KEY");
     if (!spec) {
-        const char *xdg = getenv("XDG_CONFIG_HOME");
-        const char *home = getenv("HOME");
-        if (xdg && *xdg)
-            snprintf(path, sizeof path, "%s/hearth/key", xdg);
-        else
-            snprintf(path, sizeof path, "%s/.config/hearth/key",
-                     home ? home : ".");
+        cli_default_key_path(path, sizeof path);
         spec = path;
     }
-    int rc = hearth_key_load(spec, sk, &why);
+    int rc = hearth_key_load_pw(spec, cli_passphrase_cb, NULL, sk, &why);
     if (rc) {
-        if (spec == path)
+        if (spec == path && rc == HEARTH_EIO)
             cli_error("no key: pass --key (an nsec, 64-char hex secret or key "
                       "file) or create %s with 'hearth key new --out %s'",
                       path, path);

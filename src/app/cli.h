@@ -40,6 +40,19 @@ int cli_read_line(FILE *f, hearth_buf *b);
  * ($XDG_CONFIG_HOME/hearth/key). Prints the error itself. */
 int cli_load_key(const char *spec, unsigned char sk[32]);
 
+/* The default key file: $XDG_CONFIG_HOME/hearth/key or
+ * ~/.config/hearth/key (truncated to cap). */
+void cli_default_key_path(char *path, size_t cap);
+
+/* A passphrase for NIP-49 keys into buf (cap bytes with the NUL):
+ * $HEARTH_PASSPHRASE if set, else asked on the terminal without echo
+ * (twice if confirm). HEARTH_OK, or an error with *why naming the fix.
+ * passphrase.c */
+int cli_passphrase(const char *prompt, int confirm, char *buf, size_t cap,
+                   const char **why);
+/* hearth_passphrase_fn for hearth_key_load_pw (ctx unused) */
+int cli_passphrase_cb(void *ctx, char *buf, size_t cap, const char **why);
+
 /* Create the missing directories leading to path (mode 0700: they will
  * hold keys and wallet secrets). 0 or -1 with errno. */
 int cli_mkdir_parents(const char *path);

@@ -2,6 +2,7 @@
 #include "hearth/error.h"
 #include "hearth/hex.h"
 #include "hearth/nip19.h"
+#include "hearth/nip49.h"
 #include "crypto.h"
 
 #include <ctype.h>
@@ -169,7 +170,47 @@ check:
                : HEARTH_EINVAL;
 }
 
-static int load_file(const char *path, uint8_t sk[32], const char **why)
+struct pw_src {
+    hearth_passphrase_fn fn;
+    void *ctx;
+};
+
+/* The structure is checked before the passphrase is asked for, so a
+ * malformed file fails without a prompt. */
+static int decrypt_secret(const char *s, size_t n, const struct pw_src *pw,
+                          uint8_t sk[32], const char **why)
+{
+    char pass[HEARTH_NIP49_MAX_PASSWORD + 2];
+    int rc = hearth_nip49_inspect(s, n, NULL, NULL, why);
+    if (rc)
+        return rc;
+    if (!pw->fn) {
+        *why = "the key is encrypted (ncryptsec) and no passphrase source "
+               "was given";
+        return HEARTH_ECRYPTO;
+    }
+    rc = pw->fn(pw->ctx, pass, sizeof pass, why);
+    if (rc == HEARTH_OK)
+        rc = hearth_nip49_decrypt_ex(s, n, pass, HEARTH_NIP49_MAX_LOG_N, sk,
+                                     NULL, NULL, why);
+    sodium_memzero(pass, sizeof pass);
+    return rc;
+}
+
+static int parse_any(const char *s, size_t n, const struct pw_src *pw,
+                     uint8_t sk[32], const char **why)
+{
+    if (hearth_nip49_is_ncryptsec(s, n))
+        return decrypt_secret(s, n, pw, sk, why);
+    int rc = parse_secret(s, n, sk);
+    if (rc)
+        *why = "key file does not hold an nsec, an ncryptsec or a "
+               "64-character hex secret";
+    return rc;
+}
+
+static int load_file(const char *path, const struct pw_src *pw,
+                     uint8_t sk[32], const char **why)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     struct stat st;
@@ -200,25 +241,53 @@ static int load_file(const char *path, uint8_t sk[32], const char **why)
         a++;
     while (b > a && isspace((unsigned char)text[b - 1]))
         b--;
-    int rc = parse_secret(text + a, b - a, sk);
+    int rc = parse_any(text + a, b - a, pw, sk, why);
     sodium_memzero(text, sizeof text);
-    if (rc)
-        *why = "key file does not hold an nsec or a 64-character hex secret";
     return rc;
 }
 
-int hearth_key_load(const char *spec, uint8_t sk[32], const char **why)
+int hearth_key_load_pw(const char *spec, hearth_passphrase_fn pw, void *ctx,
+                       uint8_t sk[32], const char **why)
 {
     const char *dummy;
+    struct pw_src src = {pw, ctx};
     if (!why)
         why = &dummy;
     if (!spec || !*spec) {
         *why = "no key given: pass --key with an nsec, hex secret or key file";
         return HEARTH_EINVAL;
     }
-    if (parse_secret(spec, strlen(spec), sk) == HEARTH_OK)
+    size_t n = strlen(spec);
+    if (hearth_nip49_is_ncryptsec(spec, n))
+        return decrypt_secret(spec, n, &src, sk, why);
+    if (parse_secret(spec, n, sk) == HEARTH_OK)
         return HEARTH_OK;
-    return load_file(spec, sk, why);
+    return load_file(spec, &src, sk, why);
+}
+
+int hearth_key_load(const char *spec, uint8_t sk[32], const char **why)
+{
+    return hearth_key_load_pw(spec, NULL, NULL, sk, why);
+}
+
+/* text to a new file of mode 0600, never over an existing one */
+static int write_new(const char *path, const char *text, size_t n)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return HEARTH_EIO;
+    /* umask may have widened nothing (0600 is the ceiling), but be explicit */
+    fchmod(fd, 0600);
+    ssize_t w = write(fd, text, n);
+    int ok = w == (ssize_t)n && fsync(fd) == 0;
+    int saved = errno;
+    close(fd);
+    if (!ok) {
+        unlink(path);
+        errno = saved;
+        return HEARTH_EIO;
+    }
+    return HEARTH_OK;
 }
 
 int hearth_key_save(const char *path, const uint8_t sk[32])
@@ -227,26 +296,22 @@ int hearth_key_save(const char *path, const uint8_t sk[32])
     int rc = hearth_nip19_encode32("nsec", sk, &b);
     if (rc == HEARTH_OK)
         rc = hearth_buf_addc(&b, '\n');
-    if (rc) {
-        hearth_buf_free(&b);
-        return rc;
-    }
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        sodium_memzero(b.p, b.len);
-        hearth_buf_free(&b);
-        return HEARTH_EIO;
-    }
-    /* umask may have widened nothing (0600 is the ceiling), but be explicit */
-    fchmod(fd, 0600);
-    ssize_t w = write(fd, b.p, b.len);
-    int ok = w == (ssize_t)b.len && fsync(fd) == 0;
-    close(fd);
-    sodium_memzero(b.p, b.len);
+    if (rc == HEARTH_OK)
+        rc = write_new(path, b.p, b.len);
+    if (b.p)
+        sodium_memzero(b.p, b.cap);
     hearth_buf_free(&b);
-    if (!ok) {
-        unlink(path);
-        return HEARTH_EIO;
-    }
-    return HEARTH_OK;
+    return rc;
+}
+
+int hearth_key_save_ncryptsec(const char *path, const char *ncryptsec)
+{
+    char line[HEARTH_NIP49_LEN + 2];
+    size_t n = strlen(ncryptsec);
+    int rc = hearth_nip49_inspect(ncryptsec, n, NULL, NULL, NULL);
+    if (rc)
+        return rc;
+    memcpy(line, ncryptsec, n);
+    line[n] = '\n';
+    return write_new(path, line, n + 1);
 }
