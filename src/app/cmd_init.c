@@ -13,6 +13,7 @@
 #include "hearth/keys.h"
 #include "hearth/kinds.h"
 #include "hearth/nip19.h"
+#include "hearth/nip49.h"
 #include "hearth/runner.h"
 #include "hearth/view.h"
 
@@ -37,7 +38,8 @@ static const char *const default_relays[] = {
 
 static const char usage_text[] =
     "usage: hearth init [--yes] [--config FILE] [--key FILE] [--data DIR]\n"
-    "                   [--import NSEC] [--relay URL]... [--runner SPEC]\n"
+    "                   [--import NSEC] [--encrypt] [--relay URL]...\n"
+    "                   [--runner SPEC]\n"
     "                   [--price-mhash MSAT] [--price-job MSAT]\n"
     "                   [--credit-limit MSAT] [--sync S] [--bench-ms MS]\n"
     "                   [--force] [--json]\n"
@@ -53,7 +55,10 @@ static const char usage_text[] =
     "  --config FILE      where to write the configuration\n"
     "  --key FILE         the key file (default $XDG_CONFIG_HOME/hearth/key;\n"
     "                     made 0600 if it does not exist)\n"
-    "  --import NSEC      store this secret key instead of a new one\n"
+    "  --import NSEC      store this secret key (nsec, hex or ncryptsec)\n"
+    "                     instead of a new one\n"
+    "  --encrypt          store the key encrypted with a passphrase (NIP-49\n"
+    "                     ncryptsec; from $HEARTH_PASSPHRASE or asked)\n"
     "  --data DIR         data directory (default $XDG_DATA_HOME/hearth)\n"
     "  --relay URL        a relay; repeat (default: three public relays)\n"
     "  --runner SPEC      what to serve (default pow; see 'hearth run')\n"
@@ -67,7 +72,7 @@ static const char usage_text[] =
     "Exit status: 0 written, 2 usage, 3 could not (key, file, benchmark).\n";
 
 struct init {
-    int yes, force, json, interactive;
+    int yes, force, json, interactive, encrypt;
     const char *config, *key, *data, *import, *runner;
     const char *relays[MAX_RELAYS];
     size_t nrelays;
@@ -114,6 +119,9 @@ static int parse(struct init *in, int argc, char **argv)
             continue;
         } else if (!strcmp(a, "--json")) {
             in->json = 1;
+            continue;
+        } else if (!strcmp(a, "--encrypt")) {
+            in->encrypt = 1;
             continue;
         }
         if (!v || strncmp(a, "--", 2)) {
@@ -245,6 +253,26 @@ static void npub_of(const uint8_t pk[32], char out[128])
 
 /* ---- the steps ---- */
 
+/* plain, or as an ncryptsec under a passphrase asked twice */
+static int save_key(const struct init *in, const uint8_t sk[32])
+{
+    char pw[HEARTH_NIP49_MAX_PASSWORD + 1], enc[HEARTH_NIP49_LEN + 1];
+    const char *why = NULL;
+    if (!in->encrypt)
+        return hearth_key_save(in->key, sk);
+    int rc = cli_passphrase("passphrase for the new key", 1, pw, sizeof pw,
+                            &why);
+    if (!rc)
+        rc = hearth_nip49_encrypt(sk, pw, HEARTH_NIP49_DEFAULT_LOG_N, 2, enc);
+    sodium_memzero(pw, sizeof pw);
+    if (!rc)
+        rc = hearth_key_save_ncryptsec(in->key, enc);
+    if (rc && why)
+        cli_error("%s", why);
+    errno = rc && !why ? EINVAL : errno;
+    return rc;
+}
+
 static int step_key(struct init *in)
 {
     uint8_t sk[32];
@@ -256,19 +284,20 @@ static int step_key(struct init *in)
                       "import into", in->key);
             return CLI_USAGE;
         }
-        if (hearth_key_load(in->key, sk, &why)) {
+        if (hearth_key_load_pw(in->key, cli_passphrase_cb, NULL, sk, &why)) {
             cli_error("%s: %s", in->key, why ? why : "cannot load the key");
             return CLI_ERROR;
         }
     } else {
-        int rc = in->import ? hearth_key_load(in->import, sk, &why)
+        int rc = in->import ? hearth_key_load_pw(in->import, cli_passphrase_cb,
+                                                 NULL, sk, &why)
                             : hearth_key_generate(sk);
         if (rc) {
             cli_error("--import: %s", why ? why : "not a secret key (nsec "
                       "or 64 hex digits)");
             return CLI_USAGE;
         }
-        if (cli_mkdir_parents(in->key) || hearth_key_save(in->key, sk)) {
+        if (cli_mkdir_parents(in->key) || save_key(in, sk)) {
             cli_error("cannot write the key to %s: %s", in->key,
                       strerror(errno));
             sodium_memzero(sk, sizeof sk);

@@ -76,6 +76,22 @@ await t.step('an imported nsec becomes the identity', async () => {
   t.ok(r.code === 0 && o.npub === npubEncode(getPublicKey(sk)), 'npub of the import', o);
 });
 
+await t.step('--encrypt stores an ncryptsec that hearth loads with the passphrase', async () => {
+  const d3 = join(base, 'enc');
+  const penv = { ...env, HEARTH_PASSPHRASE: 'correct horse' };
+  const r = await hearthRun(hearth, ['init', '--yes', '--json', '--encrypt',
+    '--config', join(d3, 'c.conf'), '--key', join(d3, 'key'), '--data', join(d3, 'data'),
+    '--sync', '0', '--bench-ms', '50'], '', penv);
+  const o = JSON.parse(r.out.join('\n'));
+  t.ok(r.code === 0 && readFileSync(join(d3, 'key'), 'utf8').startsWith('ncryptsec1'),
+    'the key file holds an ncryptsec', r.err);
+  const show = await hearthRun(hearth, ['key', 'show', '--key', join(d3, 'key'), '--json'], '', penv);
+  t.ok(show.code === 0 && show.out.join('').includes(o.npub), 'loads with the passphrase', show.err);
+  const bad = await hearthRun(hearth, ['key', 'show', '--key', join(d3, 'key')], '',
+    { ...env, HEARTH_PASSPHRASE: 'wrong' });
+  t.ok(bad.code === 3 && /wrong password/.test(bad.err), 'a wrong passphrase is refused', bad.err);
+});
+
 await t.step('bad input is a usage error naming the fix', async () => {
   let r = await hearthRun(hearth, ['init', '--yes', '--price-mhash', 'cheap'], '', env);
   t.ok(r.code === 2 && /--price-mhash wants a whole number/.test(r.err), 'bad price', r.err);
