@@ -29,6 +29,14 @@ typedef struct hearth_peer {
     int64_t expires_at;       /* NIP-40; expired when <= now; 0 = never */
 } hearth_peer;
 
+/* The hardware check's mark on a provider (docs/challenge.md): whether its
+ * claimed hash rate held up in a timed PoW challenge this peer sent. */
+enum hearth_hw_verdict {
+    HEARTH_HW_UNCHECKED = 0,  /* never checked (and every old record) */
+    HEARTH_HW_PASS = 1,
+    HEARTH_HW_FAIL = 2        /* its GPU offers are not selected */
+};
+
 /* What this peer has observed of a provider (kept in LMDB by the view). */
 typedef struct hearth_peer_obs {
     uint32_t rtt_ms;          /* relay round trip, 0 = unknown (250 ms) */
@@ -37,6 +45,11 @@ typedef struct hearth_peer_obs {
     int64_t last_failure;
     int64_t cooldown_until;   /* not selectable before this time */
     float reputation;         /* 0..1 from receipts (ledger), 0.5 unknown */
+    /* the latest hardware check (hearth market challenge) */
+    uint8_t hw_verdict;       /* enum hearth_hw_verdict */
+    int64_t hw_checked_at;    /* unix s, 0 if never */
+    uint64_t hw_measured_hs;  /* hashes per second achieved */
+    uint64_t hw_claimed_hs;   /* what the offer claimed, hashes/s */
 } hearth_peer_obs;
 
 typedef enum hearth_strategy {
@@ -99,13 +112,15 @@ typedef struct hearth_candidate {
 /* Why a peer was filtered out (counts, for --explain). Each rejected peer
  * is counted once, under the first reason in this order: wrong_kind,
  * expired, wrong_model, too_small, wrong_tier, no_rail, full,
- * cooling_down, too_expensive, blocked, untrusted. considered = n =
- * eligible + the sum of the reasons. */
+ * cooling_down, hw_failed, too_expensive, blocked, untrusted. considered
+ * = n = eligible + the sum of the reasons. hw_failed: the offer claims a
+ * GPU (tier 1..4) and its provider's hardware check FAILED. */
 typedef struct hearth_select_stats {
     size_t considered, wrong_kind, wrong_model, too_small, wrong_tier,
         no_rail, too_expensive, untrusted, blocked, cooling_down, expired,
         full;
     size_t eligible;            /* passed every filter */
+    size_t hw_failed;
 } hearth_select_stats;
 
 /* top_n beyond max_out is honoured up to this many (a stack buffer) */

@@ -121,6 +121,18 @@ int hearth_view_get_obs(hearth_view *v, const uint8_t pubkey[32],
 /* The ledger's reputation for a provider, 0..1. */
 int hearth_view_set_reputation(hearth_view *v, const uint8_t pubkey[32],
                                float reputation);
+/* The hardware check's mark (docs/challenge.md), kept with the
+ * provider's observations and read back in hearth_peer_obs (hw_*). */
+typedef struct hearth_view_hw_check {
+    int verdict;              /* enum hearth_hw_verdict */
+    int64_t checked_at;       /* unix s */
+    uint64_t measured_hs;     /* achieved, hashes per second */
+    uint64_t claimed_hs;      /* what the offer claimed */
+} hearth_view_hw_check;
+/* Set (replace) a provider's mark; its other observations stay.
+ * HEARTH_EINVAL for an unknown verdict. */
+int hearth_view_set_hw_check(hearth_view *v, const uint8_t pubkey[32],
+                             const hearth_view_hw_check *c);
 /* Cooldown in seconds after the given number of consecutive failures:
  * 30 s after the first, doubling each time, at most 1 hour (0 for 0). */
 int64_t hearth_view_backoff(uint32_t consecutive_failures);

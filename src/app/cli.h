@@ -71,6 +71,7 @@ int cmd_sim(int argc, char **argv);
 int cmd_peers(int argc, char **argv);
 int cmd_market(int argc, char **argv);
 int cmd_market_reputation(int argc, char **argv); /* cmd_reputation.c */
+int cmd_market_challenge(int argc, char **argv);  /* cmd_challenge.c */
 int cmd_run(int argc, char **argv);
 int cmd_ledger(int argc, char **argv);
 int cmd_job(int argc, char **argv);

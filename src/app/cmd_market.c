@@ -297,6 +297,7 @@ static int sync_run(int argc, char **argv)
 static const cli_verb verbs[] = {
     {"sync", sync_run, "fill and refresh the market view from relays"},
     {"reputation", cmd_market_reputation, "score providers from receipts"},
+    {"challenge", cmd_market_challenge, "check a provider's claimed hash rate"},
     {NULL, NULL, NULL}
 };
 

@@ -229,7 +229,7 @@ struct reason {
     size_t n;
 };
 
-static size_t reasons(const hearth_select_stats *st, struct reason r[11])
+static size_t reasons(const hearth_select_stats *st, struct reason r[12])
 {
     struct reason all[] = {
         {"wrong_kind", "another job kind", st->wrong_kind},
@@ -240,6 +240,7 @@ static size_t reasons(const hearth_select_stats *st, struct reason r[11])
         {"no_rail", "without the payment rail", st->no_rail},
         {"full", "with no free slot", st->full},
         {"cooling_down", "cooling down after failures", st->cooling_down},
+        {"hw_failed", "failed the hardware check", st->hw_failed},
         {"too_expensive", "over the price limit", st->too_expensive},
         {"blocked", "blocked", st->blocked},
         {"untrusted", "not trusted", st->untrusted},
@@ -249,8 +250,31 @@ static size_t reasons(const hearth_select_stats *st, struct reason r[11])
 }
 
 /* c: the ranking; chosen: the index of the peer a job would go to */
+/* the hardware check's mark: "pass", "FAIL" or "-" (docs/challenge.md) */
+static const char *hw_mark(const hearth_peer_obs *o)
+{
+    if (!o || o->hw_verdict == HEARTH_HW_UNCHECKED)
+        return "-";
+    return o->hw_verdict == HEARTH_HW_PASS ? "pass" : "FAIL";
+}
+
+static void hw_json(hearth_buf *b, const hearth_peer_obs *o)
+{
+    if (!o || o->hw_verdict == HEARTH_HW_UNCHECKED) {
+        hearth_buf_adds(b, ",\"hw_check\":null");
+        return;
+    }
+    hearth_buf_addf(b, ",\"hw_check\":{\"verdict\":\"%s\",\"measured_mhs\":"
+                    "%.6g,\"claimed_mhs\":%.6g,\"checked_at\":%lld}",
+                    o->hw_verdict == HEARTH_HW_PASS ? "pass" : "fail",
+                    (double)o->hw_measured_hs / 1e6,
+                    (double)o->hw_claimed_hs / 1e6,
+                    (long long)o->hw_checked_at);
+}
+
 static void print_table(const struct peers_cli *q, hearth_view *v,
-                        const hearth_peer *peers, size_t n,
+                        const hearth_peer *peers,
+                        const hearth_peer_obs *obs, size_t n,
                         const hearth_candidate *c, size_t nc, size_t chosen,
                         const hearth_select_stats *st)
 {
@@ -265,9 +289,9 @@ static void print_table(const struct peers_cli *q, hearth_view *v,
                hearth_strategy_name(q->req.strategy), q->req.top_n, n,
                st->eligible);
     if (nc) {
-        printf("%-4s %-20s %10s %4s %-20s %6s %11s %7s %9s %7s\n", "rank",
-               "provider", "price", "tier", "gpu", "vram", "speed", "slots",
-               "latency", "score");
+        printf("%-4s %-20s %10s %4s %-20s %6s %11s %7s %9s %7s %4s\n",
+               "rank", "provider", "price", "tier", "gpu", "vram", "speed",
+               "slots", "latency", "score", "hw");
     }
     for (size_t i = 0; i < nc; i++) {
         const hearth_peer *p = &peers[c[i].index];
@@ -280,12 +304,13 @@ static void print_table(const struct peers_cli *q, hearth_view *v,
                      p->capacity_total);
         else
             snprintf(slots, sizeof slots, "?");
+        const hearth_peer_obs *o = obs ? &obs[c[i].index] : NULL;
         printf("%3zu%s %-20s %10llu %4u %-20.20s %5.1fG %11s %7s %8.2fs "
-               "%7.2f\n",
+               "%7.2f %4s\n",
                i + 1, c[i].index == chosen ? "*" : " ", who,
                (unsigned long long)c[i].price_msat, p->tier, gpu,
                p->vram_mb / 1024.0, sp, slots, c[i].latency_ms / 1000.0,
-               c[i].score);
+               c[i].score, hw_mark(o));
         if (q->explain)
             printf("     %s; latency = rtt %.0f + queue %.0f + run %.0f ms; "
                    "reliability %.3f, reputation %.2f, load %.2f\n"
@@ -296,8 +321,12 @@ static void print_table(const struct peers_cli *q, hearth_view *v,
                    c[i].load, c[i].score, c[i].part.price,
                    c[i].part.latency, c[i].part.reliability,
                    c[i].part.reputation, c[i].part.capacity);
+        if (q->explain && o && o->hw_verdict != HEARTH_HW_UNCHECKED)
+            printf("     hardware check: %s, %.4g MH/s of %.4g claimed\n",
+                   hw_mark(o), (double)o->hw_measured_hs / 1e6,
+                   (double)o->hw_claimed_hs / 1e6);
     }
-    struct reason r[11];
+    struct reason r[12];
     size_t nr = reasons(st, r), shown = 0;
     for (size_t i = 0; i < nr; i++) {
         if (!r[i].n)
@@ -318,7 +347,7 @@ static void print_table(const struct peers_cli *q, hearth_view *v,
 }
 
 static int print_json(const struct peers_cli *q, const hearth_peer *peers,
-                      size_t n, const hearth_candidate *c, size_t nc,
+                      const hearth_peer_obs *obs, size_t n, const hearth_candidate *c, size_t nc,
                       size_t chosen, const hearth_select_stats *st)
 {
     hearth_buf b = HEARTH_BUF_INIT;
@@ -326,7 +355,7 @@ static int print_json(const struct peers_cli *q, const hearth_peer *peers,
                         "\"considered\":%zu,\"eligible\":%zu,\"left_out\":{",
                     q->req.job_kind, hearth_strategy_name(q->req.strategy),
                     q->req.top_n, n, st->eligible);
-    struct reason r[11];
+    struct reason r[12];
     size_t nr = reasons(st, r);
     for (size_t i = 0; i < nr; i++)
         hearth_buf_addf(&b, "%s\"%s\":%zu", i ? "," : "", r[i].name, r[i].n);
@@ -346,7 +375,7 @@ static int print_json(const struct peers_cli *q, const hearth_peer *peers,
             "\"run_ms\":%.1f,\"reliability\":%.4f,\"reputation\":%.4f,"
             "\"load\":%.4f,\"score\":%.4f,\"parts\":{\"price\":%.4f,"
             "\"latency\":%.4f,\"reliability\":%.4f,\"reputation\":%.4f,"
-            "\"capacity\":%.4f}}",
+            "\"capacity\":%.4f}",
             backend_of(p->backend), (unsigned long long)c[i].price_msat,
             p->tier, p->vram_mb, (unsigned long long)p->bench_mhash_s,
             p->bench_tokens_s, p->capacity_free, p->capacity_total,
@@ -354,6 +383,8 @@ static int print_json(const struct peers_cli *q, const hearth_peer *peers,
             c[i].reliability, c[i].reputation, c[i].load, c[i].score,
             c[i].part.price, c[i].part.latency, c[i].part.reliability,
             c[i].part.reputation, c[i].part.capacity);
+        hw_json(&b, obs ? &obs[c[i].index] : NULL);
+        hearth_buf_addc(&b, '}');
     }
     hearth_buf_adds(&b, "]}\n");
     int rc = hearth_buf_error(&b);
@@ -394,9 +425,9 @@ static int show(struct peers_cli *q, snapshot_fn snap, void *src,
             chosen = pick.index;
     }
     if (!rc && q->json)
-        rc = print_json(q, peers, n, c, nc, chosen, &st);
+        rc = print_json(q, peers, obs, n, c, nc, chosen, &st);
     else if (!rc)
-        print_table(q, v, peers, n, c, nc, chosen, &st);
+        print_table(q, v, peers, obs, n, c, nc, chosen, &st);
     free(c);
     free(peers);
     free(obs);

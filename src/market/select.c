@@ -147,6 +147,7 @@ static void put_stats(hearth_select_stats *st, size_t n,
     st->no_rail = cnt[R_RAIL];
     st->full = cnt[R_FULL];
     st->cooling_down = cnt[R_COOL];
+    st->hw_failed = cnt[R_HWFAIL];
     st->too_expensive = cnt[R_PRICE];
     st->blocked = cnt[R_BLOCKED];
     st->untrusted = cnt[R_UNTRUSTED];

@@ -309,7 +309,8 @@ int hearth_select_index_build(const hearth_peer *peers,
         goto nomem;
     size_t nw = 0;
     for (size_t i = 0; i < n; i++) {
-        if (is_cold(&peers[i])) {
+        /* a failed hardware check is rare: judged from the arrays */
+        if (is_cold(&peers[i]) || hw_failed(&peers[i], obs ? &obs[i] : NULL)) {
             d->pos[i] = SPILLED;
             d->spill[d->nspill++] = (uint32_t)i;
             continue;
@@ -391,7 +392,8 @@ void hearth_select_index_update(hearth_select_index *ix,
     struct chunk *ch = chunk_of(d, run, row);
     struct sig s;
     sig_of(p, &s);
-    if (is_cold(p) || sig_cmp(&s, &run->s)) {
+    if (is_cold(p) || hw_failed(p, obs ? &obs[i] : NULL) ||
+        sig_cmp(&s, &run->s)) {
         /* it no longer belongs to its run: the spill list takes it */
         d->col[C_EXP][row] = (uint32_t)DEAD_EXP;
         ch->min_exp = DEAD_EXP;

@@ -27,7 +27,7 @@
  * so a mask with only that bit answers "none". */
 enum reason {
     R_KIND, R_EXPIRED, R_MODEL, R_SMALL, R_TIER, R_RAIL, R_FULL, R_COOL,
-    R_PRICE, R_BLOCKED, R_UNTRUSTED, R_ELIGIBLE, R_COUNT
+    R_HWFAIL, R_PRICE, R_BLOCKED, R_UNTRUSTED, R_ELIGIBLE, R_COUNT
 };
 
 /* A set of pubkeys for the trust and block lists: open addressing on the
@@ -122,6 +122,14 @@ static inline int listed_out(const struct ctx *c, const hearth_peer *p)
     return R_ELIGIBLE;
 }
 
+/* The offer claims a GPU and its provider failed the hardware check
+ * (docs/challenge.md): the claim is not believed, so the offer is not
+ * chosen. CPU offers (tier 0) of the same provider stay eligible. */
+static inline int hw_failed(const hearth_peer *p, const hearth_peer_obs *o)
+{
+    return o && o->hw_verdict == HEARTH_HW_FAIL && p->tier != 0;
+}
+
 /* Why p fails the request (R_ELIGIBLE: it does not), *price set either
  * way. Every check goes into one mask without a branch: the loop then
  * has a single data-dependent branch, "eligible or not", where a branch
@@ -138,8 +146,10 @@ static inline unsigned reject(const struct ctx *c, const hearth_peer *p,
     m |= (unsigned)(((p->rails & c->rails) == 0) & c->rails_set) << R_RAIL;
     m |= (unsigned)((p->capacity_total != 0) & (p->capacity_free == 0))
          << R_FULL;
-    if (o)
+    if (o) {
         m |= (unsigned)(o->cooldown_until > c->now) << R_COOL;
+        m |= (unsigned)hw_failed(p, o) << R_HWFAIL;
+    }
     if (c->model) {
         unsigned nm = p->nmodels < HEARTH_OFFER_MAX_MODELS
                           ? p->nmodels : HEARTH_OFFER_MAX_MODELS;

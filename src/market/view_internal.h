@@ -27,7 +27,14 @@ enum {
  * first so one kind's offers are one range for the snapshot. */
 #define OKEY_LEN 35
 #define EKEY_LEN (8 + OKEY_LEN)
-#define OBS_LEN 36
+/* Observation record: version 1 is 36 bytes without a version byte (rtt,
+ * counters, times, reputation). Version 2 appends a version byte (2) and
+ * the hardware check: verdict, be64 checked_at, measured and claimed
+ * hashes per second. A later version keeps the 37-byte prefix and appends,
+ * so an older reader still gets the counters. */
+#define OBS_LEN_V1 36
+#define OBS_LEN 62
+#define OBS_VERSION 2u
 
 /* Per-provider counters of the current minute. Open addressing with a
  * secret SipHash key, so nobody can pick pubkeys that pile into one
@@ -104,7 +111,10 @@ static inline int64_t rec_expires_at(const uint8_t *p)
 }
 
 void hearth_vw_obs_encode(const hearth_peer_obs *o, uint8_t out[OBS_LEN]);
-void hearth_vw_obs_decode(const uint8_t in[OBS_LEN], hearth_peer_obs *o);
+/* Any version: a version 1 record, or one of an unknown later version,
+ * reads as "hardware unchecked". HEARTH_EINVAL (defaults in o) when n is
+ * too short or the version byte is wrong. */
+int hearth_vw_obs_decode(const uint8_t *in, size_t n, hearth_peer_obs *o);
 void hearth_vw_obs_default(hearth_peer_obs *o);
 
 /* 1: allowed (and counted), 0: over the limit, HEARTH_ENOMEM */

@@ -56,10 +56,8 @@ static void obs_of(hearth_view *v, MDB_txn *txn, const uint8_t *pk,
                    hearth_peer_obs *out)
 {
     MDB_val k = {32, (void *)pk}, val;
-    if (mdb_get(txn, v->dbi[VDB_OBS], &k, &val) == MDB_SUCCESS &&
-        val.mv_size == OBS_LEN)
-        hearth_vw_obs_decode(val.mv_data, out);
-    else
+    if (mdb_get(txn, v->dbi[VDB_OBS], &k, &val) != MDB_SUCCESS ||
+        hearth_vw_obs_decode(val.mv_data, val.mv_size, out))
         hearth_vw_obs_default(out);
 }
 
@@ -92,10 +90,9 @@ static void obs_next(struct obs_walk *w, const uint8_t *pk,
         w->rc = mdb_cursor_get(w->c, &w->k, &w->v, MDB_NEXT);
     }
     w->last = pk;
-    if (w->rc == MDB_SUCCESS && w->k.mv_size == 32 &&
-        !memcmp(w->k.mv_data, pk, 32) && w->v.mv_size == OBS_LEN)
-        hearth_vw_obs_decode(w->v.mv_data, out);
-    else
+    if (w->rc != MDB_SUCCESS || w->k.mv_size != 32 ||
+        memcmp(w->k.mv_data, pk, 32) ||
+        hearth_vw_obs_decode(w->v.mv_data, w->v.mv_size, out))
         hearth_vw_obs_default(out);
 }
 
@@ -294,6 +291,24 @@ int hearth_view_set_reputation(hearth_view *v, const uint8_t pubkey[32],
     if (!(reputation >= 0.0f && reputation <= 1.0f))
         return HEARTH_EINVAL;
     return obs_modify(v, pubkey, apply_reputation, &reputation);
+}
+
+static void apply_hw_check(hearth_peer_obs *o, const void *arg)
+{
+    const hearth_view_hw_check *c = arg;
+    o->hw_verdict = (uint8_t)c->verdict;
+    o->hw_checked_at = c->checked_at;
+    o->hw_measured_hs = c->measured_hs;
+    o->hw_claimed_hs = c->claimed_hs;
+}
+
+int hearth_view_set_hw_check(hearth_view *v, const uint8_t pubkey[32],
+                             const hearth_view_hw_check *c)
+{
+    if (c->verdict != HEARTH_HW_UNCHECKED && c->verdict != HEARTH_HW_PASS &&
+        c->verdict != HEARTH_HW_FAIL)
+        return HEARTH_EINVAL;
+    return obs_modify(v, pubkey, apply_hw_check, c);
 }
 
 int hearth_view_get_obs(hearth_view *v, const uint8_t pubkey[32],

@@ -157,7 +157,7 @@ int hearth_vw_rec_decode(const uint8_t *key, const void *data, size_t n,
     return r.bad || r.p != r.end ? HEARTH_EIO : HEARTH_OK;
 }
 
-/* ---- observation record: fixed 36 bytes, big-endian ---- */
+/* ---- observation record: big-endian, versions in view_internal.h ---- */
 
 static void put_be32(uint8_t *p, uint32_t x)
 {
@@ -184,10 +184,28 @@ void hearth_vw_obs_encode(const hearth_peer_obs *o, uint8_t out[OBS_LEN])
     v_put_be64(out + 16, (uint64_t)o->last_failure);
     v_put_be64(out + 24, (uint64_t)o->cooldown_until);
     put_be32(out + 32, rep);
+    out[36] = OBS_VERSION;
+    out[37] = o->hw_verdict <= HEARTH_HW_FAIL ? o->hw_verdict : 0;
+    v_put_be64(out + 38, (uint64_t)o->hw_checked_at);
+    v_put_be64(out + 46, o->hw_measured_hs);
+    v_put_be64(out + 54, o->hw_claimed_hs);
 }
 
-void hearth_vw_obs_decode(const uint8_t in[OBS_LEN], hearth_peer_obs *o)
+static void obs_decode_hw(const uint8_t *in, hearth_peer_obs *o)
 {
+    o->hw_verdict = in[37] <= HEARTH_HW_FAIL ? in[37] : 0;
+    o->hw_checked_at = (int64_t)v_get_be64(in + 38);
+    o->hw_measured_hs = v_get_be64(in + 46);
+    o->hw_claimed_hs = v_get_be64(in + 54);
+}
+
+int hearth_vw_obs_decode(const uint8_t *in, size_t n, hearth_peer_obs *o)
+{
+    if (n < OBS_LEN_V1 || (n > OBS_LEN_V1 && in[36] < OBS_VERSION) ||
+        (n > OBS_LEN_V1 && in[36] == OBS_VERSION && n != OBS_LEN)) {
+        hearth_vw_obs_default(o);
+        return HEARTH_EINVAL;
+    }
     uint32_t rep = get_be32(in + 32);
     memset(o, 0, sizeof *o); /* padding too: callers may compare records */
     o->rtt_ms = get_be32(in);
@@ -197,6 +215,9 @@ void hearth_vw_obs_decode(const uint8_t in[OBS_LEN], hearth_peer_obs *o)
     o->last_failure = (int64_t)v_get_be64(in + 16);
     o->cooldown_until = (int64_t)v_get_be64(in + 24);
     memcpy(&o->reputation, &rep, 4);
+    if (n == OBS_LEN && in[36] == OBS_VERSION)
+        obs_decode_hw(in, o);
+    return HEARTH_OK;
 }
 
 void hearth_vw_obs_default(hearth_peer_obs *o)
