@@ -76,5 +76,6 @@ int cmd_run(int argc, char **argv);
 int cmd_ledger(int argc, char **argv);
 int cmd_job(int argc, char **argv);
 int cmd_init(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
 
 #endif

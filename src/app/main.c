@@ -13,6 +13,7 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *summary;
 } nouns[] = {
+    {"demo", cmd_demo, "a whole market on this machine, told as it happens"},
     {"init", cmd_init, "set this machine up: key, hardware, prices, config file"},
     {"key", cmd_key, "create, show and convert Nostr keys"},
     {"event", cmd_event, "sign, verify and compute ids of Nostr events"},
