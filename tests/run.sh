@@ -44,7 +44,7 @@ if [ ! -f build-fuzz/build.ninja ]; then
         -Dcuda=disabled -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 fi
 if ninja -C build-fuzz >/dev/null; then
-    for t in event message filter nip44 bech32 relay nip90 sse meter config nip49; do
+    for t in event message filter nip44 bech32 relay nip90 sse meter config bolt11 nip49; do
         work=$(mktemp -d)
         seeds=tests/fuzz/corpus/$t
         [ -d "$seeds" ] || seeds=

@@ -22,7 +22,9 @@
 #include <stdint.h>
 
 #include "hearth/jobdb.h"
+#include "hearth/ledger.h"
 #include "hearth/loop.h"
+#include "hearth/nwc.h"
 #include "hearth/nip90.h"
 #include "hearth/pool.h"
 #include "hearth/select.h"
@@ -106,6 +108,8 @@ typedef struct hearth_customer_attempt {
     char receipt_reason[32];        /* dispute code ("overcharged"), or
                                        "no metering note"; "" if accepted */
     uint64_t receipt_msat;          /* the amount the receipt accepts */
+    uint64_t paid_msat;             /* paid over Lightning before the job
+                                       ran (docs/settlement.md), else 0 */
 } hearth_customer_attempt;
 
 typedef struct hearth_customer_result {
@@ -138,7 +142,8 @@ typedef struct hearth_customer_cbs {
                         const char *info, const uint8_t provider[32],
                         void *user);
     /* an attempt was sent (outcome RUNNING; also from inside
-     * hearth_customer_submit) or ended */
+     * hearth_customer_submit), paid its provider's invoice (RUNNING with
+     * paid_msat set) or ended */
     void (*on_attempt)(hearth_customer_job *j,
                        const hearth_customer_attempt *a, void *user);
     /* once, never from inside a hearth_customer_* call; the job and
@@ -156,6 +161,17 @@ int hearth_customer_new(hearth_loop *loop, hearth_pool *pool,
  * handed to the pool still go out). NULL is fine. */
 void hearth_customer_free(hearth_customer *c);
 
+/* Settlement (docs/settlement.md), both optional and both must outlive
+ * the customer (free the wallet client first: a payment in flight calls
+ * back into its attempt). With a ledger, receipts are booked (accepted /
+ * disputed on credit; reserve and release for prepaid jobs) before they
+ * are published. With a wallet, a payment-required carrying a bolt11 is
+ * paid when its amount is the one asked and at most max_price (plus what
+ * the ledger says we owe that provider); without one such an attempt
+ * fails, unless it is a quote above the bid (bid again). */
+void hearth_customer_set_ledger(hearth_customer *c, hearth_ledger *l);
+void hearth_customer_set_wallet(hearth_customer *c, hearth_nwc *w);
+
 /* Submit a job: spec says what (kind, inputs, params, output; its bid,
  * providers, enc and expiration are set per attempt), opts how. spec and
  * opts are copied. Sends the first attempt(s) before returning:
@@ -172,6 +188,42 @@ int hearth_customer_cancel(hearth_customer_job *j, const char *reason);
 
 /* The request id of the job's first attempt (its name in the job table). */
 void hearth_customer_job_id(const hearth_customer_job *j, uint8_t id[32]);
+
+/* ---- finishing settlements after a restart ---- */
+
+#define HEARTH_CUSTOMER_SETTLE_MAX 64u  /* records per pass */
+
+/* One job record the settling pass worked on. */
+typedef struct hearth_customer_settled {
+    uint8_t request_id[32];
+    uint8_t provider[32];
+    const char *what;   /* "paid", "receipt accepted", "receipt disputed",
+                           "refund due", "waiting", "not paid" */
+    char detail[HEARTH_CUSTOMER_WHY_MAX];  /* why it waits, or "" */
+    uint64_t amount_msat;
+} hearth_customer_settled;
+
+typedef struct hearth_customer_settle_report {
+    size_t n;                       /* records worked on */
+    hearth_customer_settled items[HEARTH_CUSTOMER_SETTLE_MAX];
+    unsigned paid, receipts, refunds, waiting;
+    unsigned unpaid;                /* invoices recorded, not paid */
+} hearth_customer_settle_report;
+
+typedef void (*hearth_customer_settle_cb)(
+    const hearth_customer_settle_report *r, void *user);
+
+/* Finish the settlement of this customer's recorded jobs (needs the job
+ * table): payments recorded INVOICED but not PAID are looked up on the
+ * wallet (booked when settled); jobs paid or with a result but no
+ * receipt get their results, feedback and metering notes fetched from
+ * the pool's relays, and each final note is checked and answered (the
+ * booking keyed by the note id), a prepaid job with error feedback or
+ * past its deadline is released unused. Jobs older than 7 days are left
+ * alone. cb runs once from the loop, within about timeout_ms. Returns
+ * HEARTH_EINVAL without a job table, HEARTH_EBUSY while a pass runs. */
+int hearth_customer_settle_pending(hearth_customer *c, uint32_t timeout_ms,
+                                   hearth_customer_settle_cb cb, void *user);
 
 /* ---- checks (pure) ---- */
 

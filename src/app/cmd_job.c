@@ -46,8 +46,13 @@ static const char submit_help[] =
 "  --deadline S        give up after S seconds (default 300)\n"
 "  --attempt-timeout S a provider silent this long has failed (60)\n"
 "  --sync S            seconds the market sync may take (default 5)\n"
-"  --data DIR          market view (DIR/view) and job table (DIR/jobs);\n"
-"                      default $XDG_DATA_HOME/hearth\n"
+"  --data DIR          market view (DIR/view), job table (DIR/jobs) and\n"
+"                      ledger (DIR/ledger); default $XDG_DATA_HOME/hearth.\n"
+"                      Unfinished settlements found there are finished\n"
+"                      first (as 'hearth ledger settle', at most 5 s)\n"
+"  --wallet FILE       pay providers' Lightning invoices through this\n"
+"                      NIP-47 connection (a file of mode 0600); without\n"
+"                      it jobs are bought on credit only\n"
 "  --json              one JSON object: id, provider, result, amount,\n"
 "                      verified, attempts, agreement\n"
 "\n"
@@ -282,6 +287,8 @@ static int text_opt(struct job_submit *q, const char *a, char *v)
         return (q->output = v), 1;
     if (!strcmp(a, "--data"))
         return snprintf(q->data, sizeof q->data, "%s", v), 1;
+    if (!strcmp(a, "--wallet"))
+        return (q->wallet = v), 1;
     if (!strcmp(a, "--provider")) {
         if (pool_cli_pubkey(v, q->provider))
             return -1;

@@ -2,6 +2,7 @@
  * counterparty and rail, history, CSV/JSON export, and the double-entry
  * check. Reads <data>/ledger, the ledger `hearth run` keeps. */
 #include "cli.h"
+#include "job_cli.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -13,12 +14,15 @@
 #include "hearth/ledger.h"
 
 #define LIST_MAX 1000u
+#define SETTLE_DEFAULT_S 15.0
 
 static const char help[] =
 "usage: hearth ledger balances [--data DIR] [--json]\n"
 "       hearth ledger history [--limit N] [--data DIR] [--json]\n"
 "       hearth ledger export [--csv | --json] [--data DIR]\n"
 "       hearth ledger check [--data DIR]\n"
+"       hearth ledger settle [--data DIR] [--key SPEC] [--relay URL]...\n"
+"                            [--wallet FILE] [--json] [--timeout S]\n"
 "\n"
 "The double-entry ledger of this peer (docs/ledger.md), kept by 'hearth\n"
 "run' in DIR/ledger (DIR: --data, else $XDG_DATA_HOME/hearth). Amounts are\n"
@@ -26,7 +30,13 @@ static const char help[] =
 "or we owe them (< 0). history: newest entries first (default 50).\n"
 "export: every entry, CSV (one line per leg, RFC 4180) or JSON. check:\n"
 "every entry balances and the balances equal a replay of the entries\n"
-"(exit status 1 if not).\n";
+"(exit status 1 if not). settle: finish the settlements of the jobs\n"
+"this peer bought that a crash or an early exit left unfinished\n"
+"(docs/settlement.md): look up payments on the wallet (--wallet, a NIP-47\n"
+"connection file of mode 0600), fetch results, feedback and metering\n"
+"notes from the relays, answer final notes with receipts, release the\n"
+"prepayments of jobs that failed (default --timeout 15 s; exit status 1\n"
+"when some still wait).\n";
 
 struct opts {
     char dir[PATH_MAX];
@@ -214,11 +224,146 @@ static int check_run(int argc, char **argv)
     return bad ? CLI_FAIL : CLI_OK;
 }
 
+/* ---- settle: the customer's unfinished settlements ---- */
+
+struct settle_run {
+    struct pool_cli c;
+    char data[PATH_MAX];
+    const char *wallet;
+    hearth_jobdb *db;
+    hearth_ledger *ledger;
+    hearth_nwc *nwc;
+    hearth_customer *cust;
+    hearth_customer_settle_report rep;
+    int done, polls;
+    lws_sorted_usec_list_t flush;
+};
+
+/* receipts go out before we leave (at most 5 s) */
+static void settle_flush(lws_sorted_usec_list_t *sul)
+{
+    struct settle_run *s = lws_container_of(sul, struct settle_run, flush);
+    if (!hearth_pool_pending(s->c.pool) || ++s->polls > 100) {
+        hearth_loop_stop(s->c.loop);
+        return;
+    }
+    lws_sul_schedule(hearth_loop_lws(s->c.loop), 0, &s->flush, settle_flush,
+                     50 * 1000);
+}
+
+static int settle_parse(struct settle_run *s, int argc, char **argv)
+{
+    const char *data = NULL;
+    for (int i = 1; i < argc; i++) {
+        int r = pool_cli_opt(&s->c, argc, argv, &i);
+        if (r < 0)
+            return -1;
+        if (r > 0)
+            continue;
+        if (!strcmp(argv[i], "--data") && i + 1 < argc) {
+            data = argv[++i];
+        } else if (!strcmp(argv[i], "--wallet") && i + 1 < argc) {
+            s->wallet = argv[++i];
+        } else {
+            cli_error("unexpected argument '%s' (see --help)", argv[i]);
+            return -1;
+        }
+    }
+    job_data_dir(data, s->data, sizeof s->data);
+    return 0;
+}
+
+static void settle_done(const hearth_customer_settle_report *r, void *user)
+{
+    struct settle_run *s = user;
+    s->rep = *r;
+    s->done = 1;
+    lws_sul_schedule(hearth_loop_lws(s->c.loop), 0, &s->flush, settle_flush,
+                     1);
+}
+
+static int settle_open(struct settle_run *s)
+{
+    char dir[PATH_MAX + 8];
+    hearth_pool_opts po;
+    int rc;
+    if (job_subdir(s->data, "jobs", 0, dir, sizeof dir))
+        return CLI_ERROR;
+    if ((rc = hearth_jobdb_open(dir, &s->db))) {
+        cli_error("cannot open the job table in %s: %s", dir,
+                  hearth_strerror(rc));
+        return CLI_ERROR;
+    }
+    if (job_ledger_open(s->data, &s->ledger) || pool_cli_key(&s->c))
+        return CLI_ERROR;
+    if (!s->c.has_key) {
+        cli_error("no key: give the --key the jobs were submitted with");
+        return CLI_USAGE;
+    }
+    hearth_pool_opts_default(&po);
+    if ((rc = pool_cli_open(&s->c, &po)))
+        return rc;
+    if (s->wallet &&
+        job_wallet_open(s->c.loop, s->wallet, s->c.ca_file, &s->nwc))
+        return CLI_ERROR;
+    if (hearth_customer_new(s->c.loop, s->c.pool, NULL, s->db, s->c.sk,
+                            &s->cust)) {
+        cli_error("cannot start the customer");
+        return CLI_ERROR;
+    }
+    hearth_customer_set_ledger(s->cust, s->ledger);
+    hearth_customer_set_wallet(s->cust, s->nwc);
+    return CLI_OK;
+}
+
+static int settle_run(struct settle_run *s)
+{
+    double secs = s->c.has_timeout ? s->c.timeout : SETTLE_DEFAULT_S;
+    int rc = settle_open(s);
+    if (rc != CLI_OK)
+        return rc;
+    if (hearth_customer_settle_pending(s->cust, (uint32_t)(secs * 1000),
+                                       settle_done, s)) {
+        cli_error("cannot start settling");
+        return CLI_ERROR;
+    }
+    if (hearth_loop_run(s->c.loop) || !s->done) {
+        cli_error("interrupted before the settlements were finished");
+        return CLI_FAIL;
+    }
+    job_settle_print(&s->rep, s->c.json);
+    return s->rep.waiting ? CLI_FAIL : CLI_OK;
+}
+
+static int settle(int argc, char **argv)
+{
+    struct settle_run *s = calloc(1, sizeof *s);
+    if (!s) {
+        cli_error("out of memory");
+        return CLI_ERROR;
+    }
+    int rc = settle_parse(s, argc, argv) ? CLI_USAGE : CLI_OK;
+    if (rc == CLI_OK && s->c.help)
+        fputs(help, stdout);
+    else if (rc == CLI_OK)
+        rc = settle_run(s);
+    hearth_nwc_free(s->nwc);
+    hearth_customer_free(s->cust);
+    if (s->c.loop)
+        lws_sul_cancel(&s->flush);
+    pool_cli_close(&s->c);
+    hearth_jobdb_close(s->db);
+    hearth_ledger_close(s->ledger);
+    free(s);
+    return rc;
+}
+
 static const cli_verb verbs[] = {
     {"balances", balances, "what each counterparty owes or is owed"},
     {"history", history, "the newest entries"},
     {"export", export_run, "every entry as CSV or JSON"},
     {"check", check_run, "check the double-entry books"},
+    {"settle", settle, "finish the settlements of jobs bought"},
     {NULL, NULL, NULL},
 };
 

@@ -29,7 +29,18 @@ struct job_submit {
     int has_provider;
     double sync_s;                /* market sync before choosing */
     int ephemeral_key;
+    const char *wallet;           /* --wallet FILE: NIP-47 connection */
 };
+
+/* The wallet client of a NIP-47 connection file (0600; its content is
+ * never printed) on loop; prints the error. */
+int job_wallet_open(hearth_loop *loop, const char *path, const char *ca_file,
+                    hearth_nwc **out);
+/* DATA/ledger, opened (created); prints the error. */
+int job_ledger_open(const char *data, hearth_ledger **out);
+/* One line per record the settling pass worked on, and a summary, on
+ * stderr (prefix "hearth: "), or JSON on stdout. */
+void job_settle_print(const hearth_customer_settle_report *r, int json);
 
 /* The data directory: --data, else $XDG_DATA_HOME/hearth, else
  * ~/.local/share/hearth (as `hearth run`). */

@@ -19,6 +19,7 @@
 #include "hearth/sync.h"
 
 #define FLUSH_WAIT_MS 5000  /* deletions and the last OKs before exit */
+#define SETTLE_PASS_MS 5000 /* unfinished settlements, at start */
 #define POLL_MS 50
 
 struct run {
@@ -28,6 +29,8 @@ struct run {
     hearth_sync *sync;
     hearth_customer *cust;
     hearth_customer_job *job;
+    hearth_ledger *ledger;
+    hearth_nwc *wallet;
     int started, done, have_result, exit_code, tty, bar_shown, last_pct;
     int64_t flush_until_ms;
     lws_sorted_usec_list_t start_sul, sync_sul, flush_sul;
@@ -136,7 +139,10 @@ static void on_attempt(hearth_customer_job *j,
     hearth_hex_encode(a->request_id, 6, id);
     bar_end(r);
     r->last_pct = -1;
-    if (a->outcome == HEARTH_CUST_RUNNING)
+    if (a->outcome == HEARTH_CUST_RUNNING && a->paid_msat)
+        fprintf(stderr, "hearth: %s: paid %llu msat over Lightning, "
+                "request %s\n", who, (unsigned long long)a->paid_msat, id);
+    else if (a->outcome == HEARTH_CUST_RUNNING)
         fprintf(stderr, "hearth: asking %s (bid %llu msat), request %s\n",
                 who, (unsigned long long)a->bid_msat, id);
     else
@@ -310,7 +316,106 @@ static int open_stores(struct run *r)
                   hearth_strerror(rc));
         return CLI_ERROR;
     }
-    return CLI_OK;
+    return job_ledger_open(q->data, &r->ledger) ? CLI_ERROR : CLI_OK;
+}
+
+int job_ledger_open(const char *data, hearth_ledger **out)
+{
+    char dir[PATH_MAX + 8];
+    int rc;
+    if (job_subdir(data, "ledger", 1, dir, sizeof dir))
+        return -1;
+    if ((rc = hearth_ledger_open(dir, out))) {
+        cli_error("cannot open the ledger in %s: %s", dir,
+                  hearth_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+int job_wallet_open(hearth_loop *loop, const char *path, const char *ca_file,
+                    hearth_nwc **out)
+{
+    hearth_nwc_conn conn;
+    hearth_nwc_opts o;
+    const char *why = NULL;
+    memset(&conn, 0, sizeof conn);
+    int rc = hearth_nwc_conn_load(path, &conn, &why);
+    if (rc != HEARTH_OK) {
+        cli_error("cannot use the wallet connection in %s: %s", path,
+                  rc == HEARTH_EPERM ? "the file must be readable by its "
+                  "owner only (chmod 600)" : why ? why : hearth_strerror(rc));
+        hearth_nwc_conn_clear(&conn);
+        return -1;
+    }
+    hearth_nwc_opts_default(&o);
+    o.ca_file = ca_file;
+    rc = hearth_nwc_new(loop, &conn, &o, out);
+    hearth_nwc_conn_clear(&conn);
+    if (rc != HEARTH_OK) {
+        cli_error("cannot connect to the wallet: %s", hearth_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+static void print_settled(const hearth_customer_settled *s)
+{
+    char who[32], id[13];
+    job_npub_short(s->provider, who);
+    hearth_hex_encode(s->request_id, 6, id);
+    fprintf(stderr, "hearth: settle: request %s (%s): %s", id, who, s->what);
+    if (s->amount_msat)
+        fprintf(stderr, " %llu msat", (unsigned long long)s->amount_msat);
+    fprintf(stderr, "%s%s\n", *s->detail ? ": " : "", s->detail);
+}
+
+static void settled_json(hearth_buf *b, const hearth_customer_settled *s)
+{
+    hearth_buf_adds(b, "{\"request_id\":\"");
+    hearth_buf_addhex(b, s->request_id, 32);
+    hearth_buf_adds(b, "\",\"provider\":\"");
+    hearth_buf_addhex(b, s->provider, 32);
+    hearth_buf_adds(b, "\",\"status\":");
+    hearth_buf_addjson(b, s->what, strlen(s->what));
+    hearth_buf_addf(b, ",\"amount_msat\":%llu,\"detail\":",
+                    (unsigned long long)s->amount_msat);
+    hearth_buf_addjson(b, s->detail, strlen(s->detail));
+    hearth_buf_addc(b, '}');
+}
+
+void job_settle_print(const hearth_customer_settle_report *r, int json)
+{
+    if (!json) {
+        for (size_t i = 0; i < r->n; i++)
+            print_settled(&r->items[i]);
+        fprintf(stderr, "hearth: settle: %zu unfinished: %u paid, %u "
+                "receipts, %u refunds due, %u waiting, %u not paid\n", r->n,
+                r->paid, r->receipts, r->refunds, r->waiting, r->unpaid);
+        return;
+    }
+    hearth_buf b = HEARTH_BUF_INIT;
+    hearth_buf_addf(&b, "{\"unfinished\":%zu,\"paid\":%u,\"receipts\":%u,"
+                        "\"refunds\":%u,\"waiting\":%u,\"not_paid\":%u,"
+                        "\"jobs\":[", r->n, r->paid, r->receipts,
+                    r->refunds, r->waiting, r->unpaid);
+    for (size_t i = 0; i < r->n; i++) {
+        if (i)
+            hearth_buf_addc(&b, ',');
+        settled_json(&b, &r->items[i]);
+    }
+    hearth_buf_adds(&b, "]}\n");
+    if (!hearth_buf_error(&b))
+        fwrite(b.p, 1, b.len, stdout);
+    hearth_buf_free(&b);
+}
+
+/* the pass at start: tell only when it found something */
+static void on_settled(const hearth_customer_settle_report *rep, void *user)
+{
+    (void)user;
+    if (rep->n)
+        job_settle_print(rep, 0);
 }
 
 /* A key signs the requests; without one a fresh key serves this job
@@ -444,9 +549,11 @@ static void print_json(struct run *r)
         hearth_buf_addf(&b, "\",\"outcome\":\"%s\",\"reason\":",
                         hearth_cust_outcome_name(a->outcome));
         hearth_buf_addjson(&b, a->reason, strlen(a->reason));
-        hearth_buf_addf(&b, ",\"bid_msat\":%llu,\"amount_msat\":%llu",
+        hearth_buf_addf(&b, ",\"bid_msat\":%llu,\"amount_msat\":%llu,"
+                            "\"paid_msat\":%llu",
                         (unsigned long long)a->bid_msat,
-                        (unsigned long long)a->amount_msat);
+                        (unsigned long long)a->amount_msat,
+                        (unsigned long long)a->paid_msat);
         json_receipt(&b, a);
         hearth_buf_addc(&b, '}');
     }
@@ -493,6 +600,15 @@ static int run_loop(struct run *r)
         cli_error("cannot start the customer");
         return CLI_ERROR;
     }
+    hearth_customer_set_ledger(r->cust, r->ledger);
+    if (q->wallet && job_wallet_open(q->c.loop, q->wallet, q->c.ca_file,
+                                     &r->wallet))
+        return CLI_ERROR;
+    hearth_customer_set_wallet(r->cust, r->wallet);
+    /* settlements a crash left unfinished, alongside the market sync */
+    if (!q->ephemeral_key)
+        hearth_customer_settle_pending(r->cust, SETTLE_PASS_MS, on_settled,
+                                       r);
     if (!q->has_provider && (rc = start_sync(r)))
         return rc;
     if (q->has_provider)
@@ -532,7 +648,9 @@ int job_submit_run(struct job_submit *q)
         rc = open_stores(r);
     if (rc == CLI_OK)
         rc = run_loop(r);
-    /* customer and sync unsubscribe: before the pool goes */
+    /* the wallet first: a payment in flight calls into the customer;
+     * customer and sync unsubscribe: before the pool goes */
+    hearth_nwc_free(r->wallet);
     hearth_customer_free(r->cust);
     hearth_sync_free(r->sync);
     if (q->c.loop) {
@@ -544,6 +662,7 @@ int job_submit_run(struct job_submit *q)
     pool_cli_close(&q->c);
     hearth_view_close(r->view);
     hearth_jobdb_close(r->db);
+    hearth_ledger_close(r->ledger);
     hearth_buf_free(&r->content);
     free(r);
     return rc;

@@ -356,7 +356,8 @@ static void done_cb(lws_sorted_usec_list_t *sul)
 static int settling(const hearth_customer_job *j)
 {
     for (size_t i = 0; i < j->natt; i++)
-        if (j->att[i].a.receipt == HEARTH_CUST_RECEIPT_PENDING)
+        if (j->att[i].a.receipt == HEARTH_CUST_RECEIPT_PENDING ||
+            j->att[i].paying)
             return 1;
     return 0;
 }
@@ -749,12 +750,25 @@ int hearth_customer_new(hearth_loop *loop, hearth_pool *pool,
     return HEARTH_OK;
 }
 
+void hearth_customer_set_ledger(hearth_customer *c, hearth_ledger *l)
+{
+    if (c)
+        c->ledger = l;
+}
+
+void hearth_customer_set_wallet(hearth_customer *c, hearth_nwc *w)
+{
+    if (c)
+        c->wallet = w;
+}
+
 void hearth_customer_free(hearth_customer *c)
 {
     if (!c)
         return;
     while (c->jobs)
         job_free(c->jobs);
+    cust_pass_free(c->pass);
     sodium_memzero(c->sk, sizeof c->sk);
     free(c);
 }

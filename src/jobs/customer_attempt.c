@@ -17,9 +17,8 @@
 
 /* Deletions and requests need no per-relay bookkeeping here: a request
  * nobody took shows up as the attempt's timeout. */
-static void pub_ignored(const uint8_t id[32], const char *relay,
-                        enum hearth_pub_result r, const char *msg,
-                        void *user)
+void cust_pub_ignored(const uint8_t id[32], const char *relay,
+                      enum hearth_pub_result r, const char *msg, void *user)
 {
     (void)id, (void)relay, (void)r, (void)msg, (void)user;
 }
@@ -29,6 +28,10 @@ static void timeout_cb(lws_sorted_usec_list_t *sul)
     struct catt *t = lws_container_of(sul, struct catt, timer);
     if (t->a.outcome != HEARTH_CUST_RUNNING)
         return;
+    if (t->paying) { /* the wallet's own timeout ends the payment */
+        cust_rearm(t);
+        return;
+    }
     t->a.outcome = HEARTH_CUST_TIMEOUT;
     snprintf(t->a.reason, sizeof t->a.reason,
              "no feedback or result from the provider in %.1f s",
@@ -36,7 +39,7 @@ static void timeout_cb(lws_sorted_usec_list_t *sul)
     cust_attempt_ended(t);
 }
 
-static void rearm(struct catt *t)
+void cust_rearm(struct catt *t)
 {
     lws_sul_schedule(hearth_loop_lws(t->job->c->loop), 0, &t->timer,
                      timeout_cb,
@@ -54,7 +57,9 @@ static void take_result(struct catt *t, const hearth_event *ev,
     ck.kind = j->spec.kind;
     memcpy(ck.request_id, t->a.request_id, 32);
     memcpy(ck.provider, t->a.provider, 32);
-    ck.bid_msat = t->a.bid_msat;
+    /* what we prepaid is what we agreed to, even above the bid */
+    ck.bid_msat = t->price_msat > t->a.bid_msat ? t->price_msat
+                                                : t->a.bid_msat;
     ck.inputs = j->spec.inputs;
     ck.ninputs = j->spec.ninputs;
     ck.params = j->spec.params;
@@ -83,6 +88,8 @@ static void take_result(struct catt *t, const hearth_event *ev,
 
 static void price_asked(struct catt *t, const hearth_job_reply *r)
 {
+    if (cust_pay_asked(t, r))
+        return;
     uint64_t max = t->job->o.max_price_msat;
     t->a.amount_msat = r->amount_msat;
     if (max && r->amount_msat > max) {
@@ -147,7 +154,7 @@ static int on_event(hearth_sub *s, const hearth_event *ev, const char *relay,
     if (!memcmp(r->request_id, t->a.request_id, 32)) {
         if (!t->first_reply_ms)
             t->first_reply_ms = cust_now_ms();
-        rearm(t);
+        cust_rearm(t);
         if (r->is_result)
             take_result(t, ev, r);
         else
@@ -189,8 +196,6 @@ static int subscribe(struct catt *t, uint32_t kind)
     return rc;
 }
 
-static void fill_rec(hearth_customer_job *j, const struct catt *t,
-                     hearth_job_rec *rec);
 
 /* The request as sent is kept with the record: `hearth job cancel` reads
  * its kind and relays there. */
@@ -201,7 +206,7 @@ static void record_new(hearth_customer_job *j, const struct catt *t,
     hearth_job_rec rec;
     if (!j->c->db)
         return;
-    fill_rec(j, t, &rec);
+    cust_fill_rec(j, t, &rec);
     if (hearth_event_to_json(req, &json) == HEARTH_OK &&
         !hearth_buf_error(&json))
         hearth_jobdb_put(j->c->db, &rec, json.p, json.len, NULL);
@@ -221,14 +226,14 @@ int cust_attempt_start(hearth_customer_job *j, struct catt *t,
     if (rc == HEARTH_OK)
         rc = subscribe_notes(t);
     if (rc == HEARTH_OK)
-        rc = hearth_pool_publish(j->c->pool, req, pub_ignored, NULL);
+        rc = hearth_pool_publish(j->c->pool, req, cust_pub_ignored, NULL);
     if (rc != HEARTH_OK) {
         cust_attempt_stop(t);
         cust_settle_stop(t);
         return rc;
     }
     t->sent_ms = cust_now_ms();
-    rearm(t);
+    cust_rearm(t);
     record_new(j, t, req);
     return HEARTH_OK;
 }
@@ -249,7 +254,7 @@ void cust_withdraw(hearth_customer *c, const struct catt *t,
     if (hearth_nip90_cancel_build(t->a.request_id, t->job->spec.kind, reason,
                                   (int64_t)time(NULL), &ev) == HEARTH_OK &&
         hearth_event_sign(ev, c->sk) == HEARTH_OK)
-        hearth_pool_publish(c->pool, ev, pub_ignored, NULL);
+        hearth_pool_publish(c->pool, ev, cust_pub_ignored, NULL);
     hearth_event_free(ev);
 }
 
@@ -287,8 +292,8 @@ static uint8_t state_of(int outcome)
  * request id; upstream = the first request of the chain (zero on the
  * first itself); attempts = its number in the chain; amount = the bid
  * while running, what the result charged once done. */
-static void fill_rec(hearth_customer_job *j, const struct catt *t,
-                     hearth_job_rec *out)
+void cust_fill_rec(hearth_customer_job *j, const struct catt *t,
+                   hearth_job_rec *out)
 {
     hearth_job_rec rec;
     memset(&rec, 0, sizeof rec);
@@ -308,18 +313,21 @@ static void fill_rec(hearth_customer_job *j, const struct catt *t,
     rec.updated_at = (int64_t)time(NULL);
     rec.deadline = j->deadline;
     rec.amount_msat = t->a.outcome == HEARTH_CUST_OK ? t->a.amount_msat
-                                                     : t->a.bid_msat;
+                      : t->price_msat ? t->price_msat : t->a.bid_msat;
     snprintf(rec.reason, sizeof rec.reason, "%s", t->a.reason);
+    memcpy(rec.payment_hash, t->payment_hash, 32);
+    rec.paid_msat = t->a.paid_msat;
+    rec.settle = t->settle;
     *out = rec;
 }
 
-void cust_record(hearth_customer_job *j, const struct catt *t)
+int cust_record(hearth_customer_job *j, const struct catt *t)
 {
     hearth_job_rec rec;
     if (!j->c->db)
-        return;
-    fill_rec(j, t, &rec);
-    hearth_jobdb_put(j->c->db, &rec, NULL, 0, NULL);
+        return HEARTH_OK;
+    cust_fill_rec(j, t, &rec);
+    return hearth_jobdb_put(j->c->db, &rec, NULL, 0, NULL);
 }
 
 /* ---- settlement: the metering note and the receipt ---- */
@@ -429,64 +437,56 @@ static void offer_price(const struct catt *t, hearth_price *out)
     free(offers);
 }
 
-/* Why the note cannot be accepted, or NONE. A result that failed our
- * checks is a wrong result whatever the note says of it. */
-static hearth_dispute judge(const struct catt *t)
+/* what answering the note needs, from the attempt */
+static void answer_of(struct catt *t, hearth_job_rec *rec,
+                      struct cust_answer *out)
 {
-    const hearth_customer_job *j = t->job;
-    hearth_dispute why = HEARTH_DISPUTE_NONE;
-    hearth_price price;
-    uint8_t in[32];
-    if (t->a.outcome != HEARTH_CUST_OK)
-        return HEARTH_DISPUTE_WRONG_RESULT;
-    if (hearth_meter_check_output(&t->note, t->a.output_hash, &why, NULL))
-        return why;
-    /* the provider ran other inputs than we sent */
-    hearth_nip90_input_hash(j->spec.inputs, j->spec.ninputs, in);
-    if (memcmp(in, t->note.input_sha256, 32))
-        return HEARTH_DISPUTE_WRONG_RESULT;
-    offer_price(t, &price);
-    /* the bid is what we agreed to pay: the quote */
-    if (hearth_meter_check_note(&t->note, t->a.bid_msat, &price, NULL, &why,
-                                NULL))
-        return why;
-    return HEARTH_DISPUTE_NONE;
-}
-
-static int publish_receipt(struct catt *t, const hearth_receipt *r)
-{
-    hearth_customer *c = t->job->c;
-    hearth_event *ev = NULL;
-    int rc = hearth_receipt_to_event(r, (int64_t)time(NULL), &ev, NULL);
-    if (rc == HEARTH_OK)
-        rc = hearth_event_sign(ev, c->sk);
-    if (rc == HEARTH_OK)
-        rc = hearth_pool_publish(c->pool, ev, pub_ignored, NULL);
-    if (rc == HEARTH_OK)
-        memcpy(t->a.receipt_id, ev->id, 32);
-    hearth_event_free(ev);
-    return rc;
+    hearth_customer_job *j = t->job;
+    struct cust_answer a;
+    memset(&a, 0, sizeof a);
+    cust_fill_rec(j, t, rec);
+    a.c = j->c;
+    a.rec = rec;
+    a.result_ok = t->a.outcome == HEARTH_CUST_OK;
+    memcpy(a.output_hash, t->a.output_hash, 32);
+    hearth_nip90_input_hash(j->spec.inputs, j->spec.ninputs, a.input_hash);
+    a.quote_msat = t->price_msat > t->a.bid_msat ? t->price_msat
+                                                 : t->a.bid_msat;
+    offer_price(t, &a.price);
+    a.reserved_msat = t->reserved_msat;
+    if (t->settle & HEARTH_SETTLE_PAID) {
+        a.preimage = t->preimage;
+        a.paid_msat = t->price_msat; /* the job's part of the invoice */
+    }
+    *out = a;
 }
 
 static void settle(struct catt *t)
 {
-    hearth_receipt r;
-    hearth_dispute why = judge(t);
-    hearth_receipt_for(&t->note, why, &r);
+    hearth_job_rec rec;
+    struct cust_answer a;
+    answer_of(t, &rec, &a);
     memcpy(t->a.note_id, t->note.id, 32);
-    t->a.receipt_msat = r.amount_msat;
-    if (publish_receipt(t, &r) != HEARTH_OK)
-        settle_end(t, HEARTH_CUST_RECEIPT_FAILED, "could not publish");
-    else if (why == HEARTH_DISPUTE_NONE)
+    int rc = cust_answer_note(&a, &t->note);
+    t->settle = rec.settle;
+    t->a.receipt_msat = a.accepted_msat;
+    memcpy(t->a.receipt_id, a.receipt_id, 32);
+    if (rc != HEARTH_OK)
+        settle_end(t, HEARTH_CUST_RECEIPT_FAILED,
+                   rec.settle & HEARTH_SETTLE_BOOKED ? "could not publish"
+                                                     : "could not book");
+    else if (a.why == HEARTH_DISPUTE_NONE)
         settle_end(t, HEARTH_CUST_RECEIPT_ACCEPTED, "");
     else
-        settle_end(t, HEARTH_CUST_RECEIPT_DISPUTED, hearth_dispute_name(why));
+        settle_end(t, HEARTH_CUST_RECEIPT_DISPUTED,
+                   hearth_dispute_name(a.why));
 }
 
 void cust_settle_start(struct catt *t)
 {
     if (t->a.outcome != HEARTH_CUST_OK && t->a.outcome != HEARTH_CUST_INVALID) {
         cust_settle_stop(t);
+        cust_refund(t); /* prepaid and failed: the provider owes it back */
         return;
     }
     t->a.receipt = HEARTH_CUST_RECEIPT_PENDING;

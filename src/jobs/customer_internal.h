@@ -7,7 +7,9 @@
 #include <libwebsockets.h>
 
 #include "hearth/customer.h"
+#include "hearth/ledger.h"
 #include "hearth/meter.h"
+#include "hearth/nwc.h"
 
 /* How long after its result an attempt waits for the final metering
  * note: the provider sends it right behind the result, so a few seconds
@@ -30,6 +32,14 @@ struct catt {
     lws_sorted_usec_list_t grace;    /* waiting for the final note */
     hearth_meter_note note;          /* the latest note by seq */
     int have_note;
+    /* Lightning (customer_pay.c): the record's settlement fields */
+    int paying;                      /* pay_invoice in flight */
+    uint8_t settle;                  /* HEARTH_SETTLE_* bits */
+    uint8_t payment_hash[32];
+    uint8_t preimage[32];
+    uint64_t price_msat;             /* the job's part of the invoice */
+    uint64_t owed_msat;              /* the part paying what we owed */
+    uint64_t reserved_msat;          /* the reservation booked, 0: none */
 };
 
 struct hearth_customer_job {
@@ -63,6 +73,32 @@ struct hearth_customer {
     hearth_jobdb *db;
     uint8_t sk[32], pk[32];
     hearth_customer_job *jobs;
+    hearth_ledger *ledger;           /* may be NULL */
+    hearth_nwc *wallet;              /* may be NULL */
+    struct cust_pass *pass;          /* settling pass running, or NULL */
+};
+
+/* customer_settle.c: stop a settling pass without its callback */
+void cust_pass_free(struct cust_pass *p);
+
+/* What answering a final note needs (customer_book.c), from a live
+ * attempt or from a job record after a restart. */
+struct cust_answer {
+    hearth_customer *c;
+    hearth_job_rec *rec;             /* its settle bits are updated and
+                                        the record written (if db) */
+    int result_ok;                   /* the result passed every check */
+    uint8_t output_hash[32];         /* of the result received */
+    uint8_t input_hash[32];          /* hearth_nip90_input_hash */
+    uint64_t quote_msat;             /* bid, or the prepaid price */
+    hearth_price price;              /* the offer's (or the note's) */
+    uint64_t reserved_msat;          /* prepaid: the reservation, else 0 */
+    const uint8_t *preimage;         /* prepaid: the proof, else NULL */
+    uint64_t paid_msat;
+    /* out */
+    hearth_dispute why;
+    uint64_t accepted_msat;
+    uint8_t receipt_id[32];
 };
 
 /* customer.c */
@@ -88,7 +124,33 @@ void cust_withdraw(hearth_customer *c, const struct catt *t,
 void cust_settle_start(struct catt *t);
 /* stop listening for notes (no receipt); safe twice */
 void cust_settle_stop(struct catt *t);
-/* job table record of t */
-void cust_record(hearth_customer_job *j, const struct catt *t);
+/* job table record of t (HEARTH_OK without a table) */
+int cust_record(hearth_customer_job *j, const struct catt *t);
+void cust_fill_rec(hearth_customer_job *j, const struct catt *t,
+                   hearth_job_rec *rec);
+void cust_rearm(struct catt *t);
+void cust_pub_ignored(const uint8_t id[32], const char *relay,
+                      enum hearth_pub_result r, const char *msg, void *user);
+
+/* customer_pay.c */
+/* payment-required with a bolt11: 1 when handled here (paying, or the
+ * attempt ended), 0 to treat it as a quote */
+int cust_pay_asked(struct catt *t, const hearth_job_reply *r);
+/* a prepaid attempt that ended without a result: release unused */
+void cust_refund(struct catt *t);
+/* SHA-256(tag || hash): event ids derived from a payment hash */
+void cust_derive_id(const char *tag, const uint8_t hash[32], uint8_t out[32]);
+/* book a Lightning payment found settled: reserve the price, and pay
+ * what we owed with the rest (docs/settlement.md "Payment"). */
+int cust_book_paid(hearth_customer *c, const hearth_job_rec *rec,
+                   const uint8_t preimage[32], uint64_t price,
+                   uint64_t owed, const char **why);
+/* release a prepaid job's reservation with nothing used */
+int cust_release_unused(hearth_customer *c, hearth_job_rec *rec);
+
+/* customer_book.c */
+/* judge the note, book it (ledger first), then publish the receipt;
+ * HEARTH_OK when the receipt went out */
+int cust_answer_note(struct cust_answer *a, const hearth_meter_note *note);
 
 #endif

@@ -4,10 +4,13 @@
 // NWC bridge): it speaks the same protocol over a relay, so hearth's client
 // code (src/ledger/nwc.c) is exactly the code that talks to a real wallet.
 // What it does not do is move real money: balances live in memory, and its
-// bolt11 invoices are well-formed-looking strings (lnbcrt prefix, amount,
-// bech32 alphabet) that no Lightning node would accept. Each invoice carries
-// a random 32-byte preimage whose SHA-256 is its payment_hash, as on
-// Lightning, so proof-of-payment checks are real.
+// bolt11 invoices are laid out as BOLT 11 says (lnbcrt prefix and amount,
+// timestamp, a p field with the payment hash, a bech32 checksum) but carry
+// a random signature, so no Lightning node would accept them. Each invoice
+// carries a random 32-byte preimage whose SHA-256 is its payment_hash, as
+// on Lightning, so proof-of-payment checks are real. lookup_invoice finds
+// an invoice for the account that made it (type incoming) and for the one
+// that paid it (type outgoing), as real wallets do; nobody else sees it.
 //
 // usage: node nwc_wallet.mjs RELAY_URL [ACCOUNT...] [--silent]
 //   ACCOUNT is name=balance_msat[/nip04] (default provider=0 customer=100000):
@@ -15,22 +18,34 @@
 //   key per connection); "/nip04" makes that wallet's info event advertise
 //   NIP-04 only, otherwise "nip44_v2 nip04".
 //   --silent: publish info events but never answer (timeout tests).
+//   --control: also read commands from stdin, one JSON line each,
+//     {"id":N,"account":NAME,"method":M,"params":{...}} with the NIP-47
+//     methods, answered on stdout as {"id":N,"result":...} or
+//     {"id":N,"error":{...}}; every payment is told on stdout as
+//     {"paid":{"payment_hash":H,"amount":MSAT,"payer":NAME,"payee":NAME}}
+//     (tests acting as a provider without an NWC client of their own).
+//   --log-payments: after the ready line, print one JSON line per payment
+//   made, {"paid":{"payment_hash","amount","payer","payee","settled_at"}}
+//   (settle_crash.mjs checks both ledgers against them).
 // When subscribed and its info events are accepted it prints one JSON line:
 //   {"accounts":{"provider":"nostr+walletconnect://...",...},"relay":URL}
 // Payments move balance between accounts of this service only; an invoice
 // it did not make fails with PAYMENT_FAILED.
 import { createHash, randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
+import { createInterface } from 'node:readline';
+import { bech32 } from '@scure/base';
 import { finalizeEvent, generateSecretKey, getPublicKey, verifyEvent } from 'nostr-tools/pure';
 import * as nip04 from 'nostr-tools/nip04';
 import * as nip44 from 'nostr-tools/nip44';
 
 const METHODS = ['pay_invoice', 'make_invoice', 'lookup_invoice', 'get_balance', 'get_info'];
-const BECH32 = 'qpzry9x8gf2tvdw0s3jn54khce6mua7l';
 
 const args = process.argv.slice(2);
 const relayUrl = args.find((a) => a.startsWith('ws'));
 const silent = args.includes('--silent');
+const control = args.includes('--control');
+const logPayments = args.includes('--log-payments');
 const specs = args.filter((a) => a.includes('='));
 if (!relayUrl) {
   console.error('usage: node nwc_wallet.mjs RELAY_URL [name=msat[/nip04]...] [--silent]');
@@ -56,11 +71,15 @@ for (const spec of specs.length ? specs : ['provider=0', 'customer=100000']) {
 const invoices = new Map(); // payment_hash -> invoice record
 
 function fakeBolt11(amountMsat, hashHex) {
-  // amount in pico-BTC ("p" multiplier: 1 msat = 10 pBTC), then data chars
-  let data = '';
-  for (const byte of Buffer.from(hashHex + hex(randomBytes(40)), 'hex'))
-    data += BECH32[byte & 31];
-  return `lnbcrt${amountMsat * 10}p1pj${data}`;
+  // amount in pico-BTC ("p" multiplier: 1 msat = 10 pBTC); data: a 35-bit
+  // timestamp, the p field (type 1, 52 five-bit words), a random signature
+  // (104 words); bech32 adds the checksum
+  const ts = [];
+  for (let i = 6, t = now(); i >= 0; i--, t = Math.floor(t / 32))
+    ts[i] = t % 32;
+  const sig = [...randomBytes(104)].map((b) => b & 31);
+  const words = [...ts, 1, 1, 20, ...bech32.toWords(Buffer.from(hashHex, 'hex')), ...sig];
+  return bech32.encode(`lnbcrt${amountMsat * 10}p`, words, false);
 }
 
 function makeInvoice(acct, p) {
@@ -94,6 +113,17 @@ function findInvoice(p) {
   return undefined;
 }
 
+// lookup_invoice: the payee sees its incoming invoice, the payer its
+// outgoing payment; to anyone else the invoice does not exist
+function lookupInvoice(acct, p) {
+  const inv = findInvoice(p);
+  if (inv && inv.payee === acct)
+    return view(inv);
+  if (inv && inv.payer === acct)
+    return { ...view(inv), type: 'outgoing' };
+  throw { code: 'NOT_FOUND', message: 'no such invoice' };
+}
+
 function payInvoice(acct, p) {
   const inv = typeof p.invoice === 'string' ? findInvoice({ invoice: p.invoice }) : undefined;
   if (!inv)
@@ -107,6 +137,13 @@ function payInvoice(acct, p) {
   acct.balance -= inv.amount;
   inv.payee.balance += inv.amount;
   inv.settled_at = now();
+  inv.payer = acct;
+  if (control)
+    console.log(JSON.stringify({ paid: { payment_hash: inv.payment_hash, amount: inv.amount,
+      payer: acct.name, payee: inv.payee.name } }));
+  if (logPayments)
+    console.log(JSON.stringify({ paid: { payment_hash: inv.payment_hash, amount: inv.amount,
+      payer: acct.name, payee: inv.payee.name, settled_at: inv.settled_at } }));
   return { preimage: inv.preimage, fees_paid: 0 };
 }
 
@@ -115,12 +152,7 @@ function handle(acct, req) {
   switch (req.method) {
   case 'make_invoice': return makeInvoice(acct, p);
   case 'pay_invoice': return payInvoice(acct, p);
-  case 'lookup_invoice': {
-    const inv = findInvoice(p);
-    if (!inv)
-      throw { code: 'NOT_FOUND', message: 'no such invoice' };
-    return view(inv);
-  }
+  case 'lookup_invoice': return lookupInvoice(acct, p);
   case 'get_balance': return { balance: acct.balance };
   case 'get_info':
     return { alias: `hearth test wallet (${acct.name})`, color: '#ff9900', pubkey: acct.walletPk,
@@ -217,6 +249,26 @@ ws.on('message', (d) => {
   }
   maybeReady(state);
 });
+// --control: the same methods from stdin, for tests
+function onControl(line) {
+  let m;
+  try {
+    m = JSON.parse(line);
+  } catch {
+    return;
+  }
+  const acct = [...accounts.values()].find((a) => a.name === m.account);
+  try {
+    if (!acct)
+      throw { code: 'NOT_FOUND', message: `no account ${m.account}` };
+    console.log(JSON.stringify({ id: m.id, result: handle(acct, { method: m.method, params: m.params }) }));
+  } catch (e) {
+    console.log(JSON.stringify({ id: m.id, error: e && e.code ? e : { code: 'INTERNAL', message: String(e) } }));
+  }
+}
+if (control)
+  createInterface({ input: process.stdin }).on('line', onControl);
+
 ws.on('error', (e) => {
   console.error(`wallet: ${e.message}`);
   process.exit(1);
